@@ -1,0 +1,48 @@
+"""The Nx conventions: the spec as data, and a checker for any ONNX file.
+
+    report = conventions.check("model.onnx")          # CheckReport; report.conformant, report.exit_code
+    conventions.assert_conformant("model.onnx")       # raises nxport.errors.ConformanceError on a MUST
+    python -m conventions model.onnx [--json]         # exits 0 conformant / 1 MUST failed / 2 unreadable
+
+`import conventions` stays light (the exporter imports conventions.names on every run): onnx is
+imported on the first check(), onnxruntime only by the runtime stage.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from conventions.findings import CheckReport, Finding, Level
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["CheckReport", "Finding", "Level", "assert_conformant", "check", "list_rules"]
+
+
+def check(model: str | os.PathLike | bytes | onnx.ModelProto, *, runtime: bool = True, image=None,
+          profile: str | None = None) -> CheckReport:
+    """Check `model` (path, bytes or ModelProto) against every rule; never raises for a bad file.
+
+    runtime: also run it in onnxruntime on a real photo (`image`: None = skimage's chelsea, a path,
+    a PIL image or a uint8 RGB array). profile: "image", "text" (CLIP text tower) or None to detect
+    it (an input named `tokens-` means text).
+    """
+    from conventions.checker import check as _check
+
+    return _check(model, runtime=runtime, image=image, profile=profile)
+
+
+def assert_conformant(model, **kw) -> CheckReport:
+    """check(), then raise nxport.errors.ConformanceError listing every MUST finding."""
+    from conventions.checker import assert_conformant as _assert_conformant
+
+    return _assert_conformant(model, **kw)
+
+
+def list_rules(pattern: str = "*", profile: str | None = None):
+    """Registered rule checks whose id or function name matches `pattern` (e.g. 'B*')."""
+    from conventions.registry import list_rules as _list_rules
+
+    return _list_rules(pattern, profile)

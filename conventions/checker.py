@@ -1,0 +1,70 @@
+"""check(): load any source, run the static rules, then the onnxruntime stage; never raise on a bad file."""
+
+from __future__ import annotations
+
+from conventions import spec
+from conventions.context import PROFILES, build_context, load_source
+from conventions.findings import CheckReport, Finding, Level
+from conventions.registry import finding, run_rules
+
+
+def check(model, *, runtime: bool = True, image=None, profile: str | None = None) -> CheckReport:
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {PROFILES} (or None to detect it)")
+    loaded = load_source(model)
+    report = CheckReport(source=loaded.label, readable=loaded.model is not None, spec_version=spec.spec_version(),
+                         profile=profile or "image")
+    if loaded.model is None:
+        report.findings.append(finding("A3", f"cannot read {loaded.label}: {loaded.error}",
+                                       fix="pass a .onnx file written by onnx.save / torch.onnx.export"))
+        report.rules_checked.append("A3")
+        return report
+    try:
+        ctx = build_context(loaded, profile)
+    except Exception as exc:  # a graph too malformed to even list its inputs is unreadable, not a crash
+        report.readable = False
+        report.findings.append(finding("A3", f"cannot parse the graph of {loaded.label}: {type(exc).__name__}: {exc}"))
+        return report
+    report.profile = ctx.profile
+    report.findings, report.rules_checked = run_rules(ctx)
+    if runtime:
+        _runtime_stage(ctx, image, report)
+    return report
+
+
+def _runtime_stage(ctx, image, report: CheckReport) -> None:
+    from conventions import runtime as rt
+    from nxport.errors import NxportError
+
+    try:
+        result = rt.run(ctx, image)
+    except NxportError:
+        raise  # a bad --image is the caller's input error, not a property of the model
+    except Exception as exc:  # a checker bug on an odd model must still end in a report
+        result = rt.RuntimeResult(findings=[finding(
+            "A3", f"the onnxruntime stage could not complete: {type(exc).__name__}: {exc}",
+            fix="run the model in onnxruntime by hand to see whether it is the model or the checker")])
+    report.findings.extend(result.findings)
+    report.runtime = result.info
+    for rule_id in rt.RUNTIME_RULES:
+        if rule_id not in report.rules_checked:
+            report.rules_checked.append(rule_id)
+
+
+def must_summary(findings: list[Finding]) -> str:
+    return "\n".join(f"  {f.rule_id}: {f.message}" for f in findings if f.level is Level.MUST)
+
+
+def assert_conformant(model, **kw) -> CheckReport:
+    from nxport.errors import ConformanceError
+
+    report = check(model, **kw)
+    if not report.conformant:
+        musts = report.must_findings
+        raise ConformanceError(
+            f"{report.source} breaks {len(musts)} MUST rule(s) of the Nx conventions {report.spec_version}:\n"
+            + must_summary(musts),
+            findings=musts,
+            fix=f"run `python -m conventions {report.source}` for the fix of each finding",
+        )
+    return report

@@ -1,0 +1,46 @@
+"""The steps every artifact shares after torch export: stamp, check, write all-or-nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from exporters.report import ArtifactPaths, ExportReport, build_report
+from nxport.atomic import atomic_path
+from nxport.errors import ConformanceError
+
+
+@dataclass
+class ExportResult:
+    onnx_path: Path
+    report_path: Path
+    report: ExportReport
+
+
+def check_conformance(data: bytes, image=None):
+    """Run the full checker (static rules + onnxruntime run); any MUST finding stops the export."""
+    import conventions
+
+    result = conventions.check(data, runtime=True, image=image)
+    if not result.conformant:
+        must = [f for f in result.findings if f.level.value == "MUST"]
+        listed = "; ".join(f"{f.rule_id}: {f.message}" for f in must[:5])
+        raise ConformanceError(f"The exported artifact breaks {len(must)} MUST rule(s): {listed}",
+                               findings=must, fix="report this as a bug in nxport with the model name")
+    return result
+
+
+def write_artifact(paths: ArtifactPaths, data: bytes, report: ExportReport) -> ExportResult:
+    """Both files are written to temporaries first; neither appears unless both could be written."""
+    with atomic_path(paths.onnx) as onnx_tmp, atomic_path(paths.report) as report_tmp:
+        onnx_tmp.write_bytes(data)
+        report_tmp.write_text(report.to_json() + "\n", encoding="utf-8")
+    return ExportResult(paths.onnx, paths.report, report)
+
+
+def finish(model, paths: ArtifactPaths, task: str, provenance: dict, timer, next_steps: list[str]) -> ExportResult:
+    data = model.SerializeToString()
+    with timer("check"):
+        check_report = check_conformance(data)
+    report = build_report(model, data, paths.onnx, task, provenance, check_report, timer.seconds, next_steps)
+    return write_artifact(paths, data, report)

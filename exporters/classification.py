@@ -1,0 +1,97 @@
+"""Classifier export: timm model + Softmax/Sigmoid -> `image-` in, `scores-<id>:<name>;...` out."""
+
+from __future__ import annotations
+
+from exporters.artifact import ExportResult, finish
+from exporters.config import (
+    ClassifierConfig,
+    Preprocessing,
+    preprocessing_from_pretrained_cfg,
+    resolve_preprocessing,
+    validate_opset,
+)
+from exporters.heads import ProbabilityHead
+from exporters.labels import resolve_labels
+from exporters.metadata import stamp
+from exporters.onnx_export import export_module, simplify
+from exporters.parity import classifier_parity, nx_feeds, parity_photos
+from exporters.registry import register_task
+from exporters.report import ArtifactPaths, StageTimer
+from exporters.timm_source import LoadedModel, load_timm_model
+from conventions.names import format_scores_name
+from conventions.normalization import Normalization
+from nxport.atomic import prepare_output_dir, refuse_existing
+
+INPUT_NAME = "image-"  # rule B2
+
+
+def input_shape(pre: Preprocessing) -> tuple[int, int, int, int]:
+    channels = 1 if len(pre.mean) == 1 else 3
+    return (1, channels, *pre.input_size)
+
+
+def resolve_model_preprocessing(loaded: LoadedModel, config) -> Preprocessing:
+    return resolve_preprocessing(
+        ("explicit", config.preprocessing),
+        ("weights-config", loaded.local_cfg),
+        ("model-config", preprocessing_from_pretrained_cfg(loaded.pretrained_cfg)),
+    )
+
+
+def provenance_of(task: str, loaded: LoadedModel, pre: Preprocessing, norm: Normalization, opset: int) -> dict:
+    import onnx
+    import timm
+    import torch
+
+    from nxport import __version__
+
+    return {
+        "task": task,
+        "tool": f"nxport {__version__}",
+        "source": {"library": "timm", "model": loaded.name, "timm": timm.__version__},
+        "weights": loaded.weights,
+        "preprocessing": {**pre.to_dict(), "means_0_255": list(norm.means), "vars_0_255": list(norm.vars),
+                          "device_resize": "stretch to input size (Nx), no crop"},
+        "opset": opset,
+        "versions": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__},
+    }
+
+
+@register_task("classification", ClassifierConfig, "timm classifier + Softmax/Sigmoid -> scores-<id>:<name>")
+def export_classifier(config: ClassifierConfig) -> ExportResult:
+    import torch
+
+    timer = StageTimer()
+    opset = validate_opset(config.opset)
+    paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
+    refuse_existing([paths.onnx, paths.report], config.overwrite)  # before any expensive work
+
+    with timer("load"):
+        loaded = load_timm_model(config.model, weights=config.weights, pretrained=config.pretrained,
+                                 random_init=config.random_init, num_classes=config.num_classes)
+        pre = resolve_model_preprocessing(loaded, config)
+        labels, labels_source = resolve_labels(config.labels, loaded.num_classes, config.replace_char)
+        photos = parity_photos(config.parity_images)
+    norm = Normalization.from_unit_scale(pre.mean, pre.std)
+    module = ProbabilityHead(loaded.module, config.activation).eval()
+    shape = input_shape(pre)
+
+    with timer("export"):
+        model = export_module(module, torch.zeros(shape), INPUT_NAME, [format_scores_name(labels)], opset)
+    feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
+    provenance = provenance_of("classification", loaded, pre, norm, opset)
+    provenance["labels"] = {"count": len(labels), "source": labels_source}
+    provenance["activation"] = config.activation.value
+    if config.simplify:
+        with timer("simplify"):
+            model, provenance["simplify"] = simplify(model, feeds)
+    with timer("parity"):
+        parity = classifier_parity(module, model.SerializeToString(), photos, feeds, INPUT_NAME, labels,
+                                   config.parity_atol)
+    provenance["parity"] = parity.to_dict()
+    stamp(model, norm, provenance)
+    next_steps = [
+        f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
+        "upload the .onnx to Nx AI Manager (Add model -> ONNX); the means/vars travel in the file",
+    ]
+    return finish(model, paths, "classification", provenance, timer, next_steps)

@@ -1,0 +1,121 @@
+"""torch -> ONNX with the platform's limits asserted after every export (rules A1, A2, A5).
+
+The legacy TorchScript exporter is used on purpose: it honours opsets 11..18 exactly and writes
+IR <= 8 in one file, while the dynamo exporter floors at opset 18, writes IR 10 (refused by
+onnxruntime 1.17, the Nx reference runtime), splits weights into a side file and stamps absolute
+build paths into node metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+
+from exporters.config import MAX_OPSET
+from nxport.errors import ExportError
+
+MAX_IR_VERSION = 9  # rule A2
+FUSED_ATTENTION_MIN_OPSET = 14  # scaled_dot_product_attention has no symbolic below 14
+
+
+def disable_fused_attention(module) -> int:
+    """Per-instance switch to eager attention (timm `fused_attn`), no global side effects."""
+    count = 0
+    for sub in module.modules():
+        if getattr(sub, "fused_attn", False) is True:
+            sub.fused_attn = False
+            count += 1
+    return count
+
+
+def export_module(module, example: "torch.Tensor", input_name: str, output_names: list[str], opset: int):  # noqa: F821
+    """Export a module with one static image input; returns a validated ModelProto."""
+    import onnx
+    import torch
+
+    if opset < FUSED_ATTENTION_MIN_OPSET:
+        disable_fused_attention(module)
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript tracer chatter; failures still raise
+            torch.onnx.export(
+                module, (example,), buffer, dynamo=False, opset_version=opset,
+                input_names=[input_name], output_names=output_names,
+                do_constant_folding=True, dynamic_axes=None,
+            )
+    except Exception as exc:
+        raise ExportError(
+            f"torch.onnx.export failed at opset {opset}: {type(exc).__name__}: {str(exc)[:500]}",
+            fix=f"try another --opset (allowed up to {MAX_OPSET}); attention models need >= 14 "
+            "unless their attention can run eagerly",
+        ) from exc
+    model = onnx.load_from_string(buffer.getvalue())
+    assert_platform_limits(model, opset)
+    return make_reproducible(model)
+
+
+def assert_platform_limits(model, opset: int) -> None:
+    got_opset = default_opset(model)
+    if got_opset != opset:
+        raise ExportError(f"asked for opset {opset}, the exporter wrote {got_opset}",
+                          fix="report this torch version; pin torch==2.14.1")
+    if model.ir_version > MAX_IR_VERSION:
+        raise ExportError(f"IR version {model.ir_version} > {MAX_IR_VERSION} (rule A2)",
+                          fix="pin torch==2.14.1 and onnx==1.23.2")
+    external = [t.name for t in model.graph.initializer if t.data_location == 1]
+    if external:
+        raise ExportError(f"{len(external)} tensors were written as external data (rule A5)",
+                          fix="keep the model under 2 GB")
+
+
+def default_opset(model) -> int | None:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def make_reproducible(model):
+    """Drop what varies between machines or runs: node doc strings (stack traces with paths)."""
+    for node in model.graph.node:
+        node.doc_string = ""
+    model.producer_name = "nxport"
+    from nxport import __version__
+
+    model.producer_version = __version__
+    return model
+
+
+def simplify(model, feeds: list[dict], atol: float = 1e-5):
+    """onnxsim, then proof that the simplified graph computes the same outputs on real inputs."""
+    import onnxsim
+
+    try:
+        simplified, ok = onnxsim.simplify(model)
+    except Exception as exc:
+        raise ExportError(f"onnxsim failed: {type(exc).__name__}: {str(exc)[:300]}",
+                          fix="pass --no-simplify to keep the unsimplified graph") from exc
+    if not ok:
+        raise ExportError("onnxsim could not validate its simplified graph", fix="pass --no-simplify")
+    before, after = run_onnx(model, feeds), run_onnx(simplified, feeds)
+    worst = max(float(np.max(np.abs(a - b))) for x, y in zip(before, after) for a, b in zip(x, y))
+    if worst > atol:
+        raise ExportError(f"simplified graph differs from the exported one by {worst:.2e} > {atol:.0e}",
+                          fix="pass --no-simplify and report the model")
+    return make_reproducible(simplified), {"nodes_before": len(model.graph.node),
+                                           "nodes_after": len(simplified.graph.node),
+                                           "max_abs_diff": worst}
+
+
+def ort_session(model_or_bytes):
+    import onnxruntime as ort
+
+    data = model_or_bytes if isinstance(model_or_bytes, bytes) else model_or_bytes.SerializeToString()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(model_or_bytes, feeds: list[dict]) -> list[list[np.ndarray]]:
+    session = ort_session(model_or_bytes)
+    return [session.run(None, feed) for feed in feeds]

@@ -1,0 +1,67 @@
+"""PyTorch vs the ONNX artifact on real photos fed the Nx way. A failed parity is an error."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from conventions.normalization import Normalization
+from conventions.nx_input import InputLayout, nx_preprocess
+from exporters.onnx_export import run_onnx
+from nxport.errors import ParityError
+from nxport.images import Photo, iter_image_files, iter_photos, sample_photos
+
+
+def parity_photos(folder: Path | None) -> list[Photo]:
+    if folder is None:
+        return sample_photos()
+    photos = list(iter_photos(iter_image_files(folder)))
+    if not photos:
+        raise ParityError(f"No images found in {str(folder)!r}", fix="pass a folder with .jpg/.png files")
+    return photos
+
+
+def nx_feeds(photos: list[Photo], input_name: str, shape, norm: Normalization) -> list[dict]:
+    layout = InputLayout.from_shape(shape)
+    return [{input_name: nx_preprocess(p.rgb, layout, norm)} for p in photos]
+
+
+@dataclass
+class ClassifierParity:
+    images: int
+    max_abs_diff: float
+    top1_agreement: float
+    tolerance: float
+    top1: dict = field(default_factory=dict)  # photo -> [class id, label, probability]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def torch_outputs(module, feeds: list[dict], input_name: str) -> list[np.ndarray]:
+    import torch
+
+    with torch.no_grad():
+        return [module(torch.from_numpy(feed[input_name])).numpy() for feed in feeds]
+
+
+def classifier_parity(module, model_bytes: bytes, photos: list[Photo], feeds: list[dict], input_name: str,
+                      labels: list[str], atol: float) -> ClassifierParity:
+    expected = torch_outputs(module, feeds, input_name)
+    got = [outs[0] for outs in run_onnx(model_bytes, feeds)]
+    diffs = [float(np.max(np.abs(e - g))) for e, g in zip(expected, got)]
+    agree = [int(np.argmax(e)) == int(np.argmax(g)) for e, g in zip(expected, got)]
+    top1 = {}
+    for photo, probs in zip(photos, got):
+        best = int(np.argmax(probs))
+        top1[photo.name] = [best, labels[best], round(float(probs[0, best]), 4)]
+    result = ClassifierParity(len(feeds), max(diffs), sum(agree) / len(agree), atol, top1)
+    if result.max_abs_diff > atol or not all(agree):
+        raise ParityError(
+            f"ONNX vs PyTorch on {len(feeds)} photos: max |dp| = {result.max_abs_diff:.2e} "
+            f"(tolerance {atol:.0e}), top-1 agreement {result.top1_agreement:.3f} (required 1.0)",
+            fix="try --opset 17 or --no-simplify; if it persists the model has an op that exports wrongly",
+        )
+    return result

@@ -1,0 +1,39 @@
+"""Exporters keyed by task name (`classification`, `embedding`, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nxport.errors import UnknownModelError
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    config_type: type
+    export: Callable
+    summary: str
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(name: str, config_type: type, summary: str):
+    def decorator(fn: Callable) -> Callable:
+        if name in _TASKS:
+            raise ValueError(f"task {name!r} registered twice")
+        _TASKS[name] = Task(name, config_type, fn, summary)
+        return fn
+
+    return decorator
+
+
+def get_task(name: str) -> Task:
+    if name not in _TASKS:
+        raise UnknownModelError(name, _TASKS, kind="export task")
+    return _TASKS[name]
+
+
+def list_tasks() -> list[Task]:
+    return [_TASKS[k] for k in sorted(_TASKS)]

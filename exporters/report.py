@@ -1,0 +1,112 @@
+"""The export report: JSON beside the artifact, and the short human summary printed at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+class StageTimer:
+    """Wall time per pipeline stage, for the report (never for pass/fail decisions)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
+
+
+@dataclass
+class ArtifactPaths:
+    directory: Path
+    name: str
+
+    @property
+    def onnx(self) -> Path:
+        return self.directory / f"{self.name}.onnx"
+
+    @property
+    def report(self) -> Path:
+        return self.directory / f"{self.name}.report.json"
+
+
+@dataclass
+class ExportReport:
+    artifact: str  # file name only: reports travel, absolute paths would not
+    task: str
+    sha256: str
+    size_bytes: int
+    opset: int
+    ir_version: int
+    inputs: list[dict]
+    outputs: list[dict]
+    provenance: dict
+    conformance: dict
+    timings_s: dict
+    next_steps: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def describe_io(values) -> list[dict]:
+    from onnx import helper
+
+    described = []
+    for value in values:
+        tensor = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in tensor.shape.dim]
+        name = value.name if len(value.name) <= 120 else value.name[:117] + "..."
+        described.append({"name": name, "dtype": helper.tensor_dtype_to_np_dtype(tensor.elem_type).name,
+                          "shape": dims})
+    return described
+
+
+def build_report(model, data: bytes, path: Path, task: str, provenance: dict, check_report,
+                 timings: dict, next_steps: list[str]) -> ExportReport:
+    from exporters.onnx_export import default_opset
+
+    return ExportReport(
+        artifact=path.name, task=task, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
+        opset=default_opset(model), ir_version=model.ir_version,
+        inputs=describe_io(model.graph.input), outputs=describe_io(model.graph.output),
+        provenance=provenance, conformance=check_report.to_dict(), timings_s=timings, next_steps=next_steps,
+    )
+
+
+def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> str:
+    checks = report.conformance
+    findings = checks.get("findings", [])
+    must = sum(1 for f in findings if f["level"] == "MUST")
+    should = sum(1 for f in findings if f["level"] == "SHOULD")
+    lines = [
+        f"artifact   {onnx_path}  ({report.size_bytes / 1e6:.1f} MB, opset {report.opset}, IR {report.ir_version})",
+        f"input      {report.inputs[0]['name']} {report.inputs[0]['dtype']} {report.inputs[0]['shape']}",
+        f"output     {report.outputs[0]['name']} {report.outputs[0]['shape']}",
+        f"checks     {len(checks.get('rules_checked', []))} rules checked, {must} MUST and {should} SHOULD "
+        f"findings -> {'CONFORMANT' if checks.get('conformant') else 'NOT CONFORMANT'}",
+    ]
+    parity = report.provenance.get("parity", {})
+    if parity:
+        lines.append(_parity_line(parity))
+    lines.append(f"time       " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
+    lines.append(f"report     {report_path}")
+    lines += [f"next       {step}" for step in report.next_steps]
+    return "\n".join(lines)
+
+
+def _parity_line(parity: dict) -> str:
+    if "top1_agreement" in parity:
+        return (f"parity     {parity['images']} real photos vs PyTorch: max |dp| {parity['max_abs_diff']:.1e}, "
+                f"top-1 agreement {parity['top1_agreement']:.0%}")
+    return (f"parity     {parity['images']} real photos vs PyTorch: min cosine {parity['min_cosine']:.6f}, "
+            f"max |dx| {parity['max_abs_diff']:.1e}")

@@ -1,0 +1,5 @@
+import sys
+
+from nxport.cli import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""Typed errors. Every message names the bad value, what is allowed, and the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class NxportError(Exception):
+    """Base class: a problem with the user's input or environment, never a bug."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, fix: str | None = None):
+        self.fix = fix
+        super().__init__(f"{message}\n  fix: {fix}" if fix else message)
+
+
+def close_matches(value: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    return difflib.get_close_matches(value, list(candidates), n=n, cutoff=0.6)
+
+
+class UnknownModelError(NxportError):
+    def __init__(self, name: str, candidates: Iterable[str], kind: str = "timm model"):
+        suggestions = close_matches(name, candidates)
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(
+            f"Unknown {kind} {name!r}.{hint}",
+            fix="list the available names with `nxport list-models PATTERN` (e.g. 'resnet*')",
+        )
+        self.name = name
+        self.suggestions = suggestions
+
+
+class WeightsError(NxportError):
+    """Missing, unreadable, corrupt or mismatched weights."""
+
+
+class WeightsUnavailableError(WeightsError):
+    """No local weights were given and the hub could not be reached."""
+
+
+class LabelError(NxportError):
+    """Class labels that cannot be written into an Nx output name."""
+
+
+class LabelCountError(LabelError):
+    def __init__(self, got: int, expected: int, source: str):
+        super().__init__(
+            f"{source} has {got} class names but the model has {expected} outputs "
+            f"(rule E3: the count must equal the number of classes)",
+            fix=f"give exactly {expected} names, one per class id 0..{expected - 1}, "
+            "or pass --num-classes to build a head of that size",
+        )
+        self.got, self.expected = got, expected
+
+
+class InvalidClassNameError(LabelError):
+    def __init__(self, class_id: int, name: str, bad: str):
+        super().__init__(
+            f"Class {class_id} name {name!r} contains {bad!r}, which Nx output names cannot "
+            f"escape (rule E2: no ';', ':' or line breaks in class names)",
+            fix="rename the class, or pass --replace-char '_' to substitute forbidden characters",
+        )
+        self.class_id, self.name, self.bad = class_id, name, bad
+
+
+class ConfigError(NxportError):
+    """An option value outside its allowed range (opset, input size, mean/std...)."""
+
+
+class OutputExistsError(NxportError):
+    def __init__(self, path):
+        super().__init__(
+            f"Refusing to overwrite existing artifact {str(path)!r}",
+            fix="choose another --output-dir / --name, delete the file, or pass --overwrite",
+        )
+        self.path = path
+
+
+class UnwritablePathError(NxportError):
+    def __init__(self, path, reason: str):
+        super().__init__(
+            f"Cannot write to {str(path)!r}: {reason}",
+            fix="choose a directory you can write to with --output-dir",
+        )
+        self.path = path
+
+
+class ImageDecodeError(NxportError):
+    def __init__(self, path, reason: str):
+        super().__init__(
+            f"Cannot decode image {str(path)!r}: {reason}",
+            fix="use a JPEG, PNG, WebP, BMP or TIFF file that opens in an image viewer",
+        )
+        self.path = path
+
+
+class ExportError(NxportError):
+    """torch.onnx.export or a post-export assertion (opset, IR, single file) failed."""
+
+
+class ParityError(NxportError):
+    """The artifact's outputs differ from PyTorch beyond the tolerance."""
+
+    exit_code = 1
+
+
+class ConformanceError(NxportError):
+    """The artifact breaks a MUST rule of the Nx conventions."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, findings=(), fix: str | None = None):
+        super().__init__(message, fix=fix)
+        self.findings = list(findings)
+
+
+class MissingDependencyError(NxportError):
+    def __init__(self, package: str, feature: str):
+        super().__init__(
+            f"{feature} needs the optional package {package!r}, which is not installed",
+            fix=f"pip install {package}",
+        )

