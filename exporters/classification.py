@@ -15,6 +15,7 @@ from exporters.labels import resolve_labels
 from exporters.metadata import stamp
 from exporters.onnx_export import export_module, simplify
 from exporters.parity import classifier_parity, nx_feeds, parity_photos
+from exporters.random_init import recalibrate_batchnorm
 from exporters.registry import register_task
 from exporters.report import ArtifactPaths, StageTimer
 from exporters.timm_source import LoadedModel, load_timm_model
@@ -34,22 +35,30 @@ def resolve_model_preprocessing(loaded: LoadedModel, config) -> Preprocessing:
     return resolve_preprocessing(
         ("explicit", config.preprocessing),
         ("weights-config", loaded.local_cfg),
+        ("registry", config.registry_preprocessing),
         ("model-config", preprocessing_from_pretrained_cfg(loaded.pretrained_cfg)),
     )
 
 
-def provenance_of(task: str, loaded: LoadedModel, pre: Preprocessing, norm: Normalization, opset: int) -> dict:
-    import onnx
+def timm_source_info(loaded: LoadedModel) -> dict:
     import timm
+
+    return {"library": "timm", "model": loaded.name, "timm": timm.__version__}
+
+
+def provenance_of(task: str, source: dict, weights: dict, pre: Preprocessing, opset: int) -> dict:
+    """The JSON every artifact carries in metadata_props: where it came from and how to feed it."""
+    import onnx
     import torch
 
     from nxport import __version__
 
+    norm = Normalization.from_unit_scale(pre.mean, pre.std)
     return {
         "task": task,
         "tool": f"nxport {__version__}",
-        "source": {"library": "timm", "model": loaded.name, "timm": timm.__version__},
-        "weights": loaded.weights,
+        "source": source,
+        "weights": weights,
         "preprocessing": {**pre.to_dict(), "means_0_255": list(norm.means), "vars_0_255": list(norm.vars),
                           "device_resize": "stretch to input size (Nx), no crop"},
         "opset": opset,
@@ -76,10 +85,12 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     module = ProbabilityHead(loaded.module, config.activation).eval()
     shape = input_shape(pre)
 
+    feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
+    if loaded.weights.get("source") == "random-init":
+        loaded.weights["batchnorm_recalibrated_layers"] = recalibrate_batchnorm(module, feeds, INPUT_NAME)
     with timer("export"):
         model = export_module(module, torch.zeros(shape), INPUT_NAME, [format_scores_name(labels)], opset)
-    feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
-    provenance = provenance_of("classification", loaded, pre, norm, opset)
+    provenance = provenance_of("classification", timm_source_info(loaded), loaded.weights, pre, opset)
     provenance["labels"] = {"count": len(labels), "source": labels_source}
     provenance["activation"] = config.activation.value
     if config.simplify:

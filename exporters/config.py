@@ -134,6 +134,7 @@ class ClassifierConfig:
     activation: Activation = Activation.SOFTMAX
     opset: int = DEFAULT_OPSET
     preprocessing: PreprocessingOverrides = field(default_factory=PreprocessingOverrides)
+    registry_preprocessing: PreprocessingOverrides = field(default_factory=PreprocessingOverrides)
     output_dir: Path = Path("build")
     name: str | None = None
     overwrite: bool = False

@@ -54,7 +54,20 @@ def export_module(module, example: "torch.Tensor", input_name: str, output_names
         ) from exc
     model = onnx.load_from_string(buffer.getvalue())
     assert_platform_limits(model, opset)
+    with torch.no_grad():
+        outputs = module(example)
+    pin_output_shapes(model, [outputs] if isinstance(outputs, torch.Tensor) else list(outputs))
     return make_reproducible(model)
+
+
+def pin_output_shapes(model, outputs) -> None:
+    """Write the observed output shapes into the graph: the input is static, so the outputs are too,
+    but the TorchScript exporter sometimes leaves a symbolic batch dim after reshapes (rules D2/D5)."""
+    for value, tensor in zip(model.graph.output, outputs):
+        dims = value.type.tensor_type.shape.dim
+        del dims[:]
+        for size in tensor.shape:
+            dims.add().dim_value = int(size)
 
 
 def assert_platform_limits(model, opset: int) -> None:

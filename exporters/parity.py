@@ -65,3 +65,35 @@ def classifier_parity(module, model_bytes: bytes, photos: list[Photo], feeds: li
             fix="try --opset 17 or --no-simplify; if it persists the model has an op that exports wrongly",
         )
     return result
+
+
+@dataclass
+class EmbeddingParity:
+    images: int
+    min_cosine: float
+    mean_cosine: float
+    max_abs_diff: float
+    min_cosine_required: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+
+
+def embedding_parity(module, model_bytes: bytes, feeds: list[dict], input_name: str,
+                     min_cosine: float) -> EmbeddingParity:
+    expected = torch_outputs(module, feeds, input_name)
+    got = [outs[0] for outs in run_onnx(model_bytes, feeds)]
+    cosines = [cosine(e, g) for e, g in zip(expected, got)]
+    result = EmbeddingParity(len(feeds), round(min(cosines), 8), round(float(np.mean(cosines)), 8),
+                             max(float(np.max(np.abs(e - g))) for e, g in zip(expected, got)), min_cosine)
+    if result.min_cosine < min_cosine:
+        raise ParityError(
+            f"ONNX vs PyTorch on {len(feeds)} photos: minimum cosine {result.min_cosine:.6f} < {min_cosine}",
+            fix="try --opset 17 or --no-simplify; if it persists the model has an op that exports wrongly",
+        )
+    return result

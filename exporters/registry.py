@@ -31,7 +31,7 @@ def register_task(name: str, config_type: type, summary: str):
 
 def get_task(name: str) -> Task:
     if name not in _TASKS:
-        raise UnknownModelError(name, _TASKS, kind="export task")
+        raise UnknownModelError(name, _TASKS, kind="export task", fix=f"use one of: {', '.join(sorted(_TASKS))}")
     return _TASKS[name]
 
 

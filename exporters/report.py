@@ -98,7 +98,7 @@ def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> 
     parity = report.provenance.get("parity", {})
     if parity:
         lines.append(_parity_line(parity))
-    lines.append(f"time       " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
+    lines.append("time       " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
     lines.append(f"report     {report_path}")
     lines += [f"next       {step}" for step in report.next_steps]
     return "\n".join(lines)

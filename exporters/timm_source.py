@@ -7,6 +7,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from torch import nn
+
 from exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg
 from exporters.weights import WeightsFile, locate_weights, match_state_dict, read_state_dict
 from nxport.errors import ConfigError, UnknownModelError, WeightsError, WeightsUnavailableError
@@ -132,3 +134,22 @@ def _classifier_size(name: str, state: dict, dir_config: dict | None) -> int | N
         if weight is not None and weight.ndim >= 2:
             return int(weight.shape[0])
     return None
+
+
+class TimmAdapter(nn.Module):
+    """`features` (tokens or feature map) and `pooled` (timm's own head pooling) of a timm model."""
+
+    def __init__(self, model):
+        super().__init__()
+        model.reset_classifier(0)  # the pooled pre-logits features become the output
+        self.model = model
+
+    def features(self, image):
+        return self.model.forward_features(image)
+
+    def pooled(self, image):
+        return self.model(image)
+
+    @property
+    def has_cls_token(self) -> bool:
+        return int(getattr(self.model, "num_prefix_tokens", 0) or 0) > 0

@@ -2,7 +2,9 @@
 
     nxport export classification --model resnet18 --weights resnet18.safetensors --output-dir build/
     nxport check build/resnet18.onnx
-    nxport list-models 'resnet*'
+    nxport export embedding --model tf_efficientnet_lite0 --weights lite0.pth --pool gem
+    nxport export preconfigured facebook/dinov2-small --weights dinov2-small/
+    nxport list-models 'facebook/*'          nxport show-model facebook/dinov2-small
 """
 
 from __future__ import annotations
@@ -46,17 +48,13 @@ def _add_artifact_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _classifier_config(args):
-    from exporters.config import Activation, ClassifierConfig, PreprocessingOverrides
+    from exporters.config import Activation, ClassifierConfig
 
     return ClassifierConfig(
         model=args.model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
         num_classes=args.num_classes, labels=args.labels, replace_char=args.replace_char,
         activation=Activation(args.activation), opset=args.opset,
-        preprocessing=PreprocessingOverrides(
-            input_size=tuple(args.input_size) if args.input_size else None,
-            mean=tuple(args.mean) if args.mean else None, std=tuple(args.std) if args.std else None,
-            interpolation=args.interpolation, crop_pct=args.crop_pct,
-        ),
+        preprocessing=_preprocessing_overrides(args),
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite,
         parity_images=args.parity_images, parity_atol=args.parity_atol, simplify=args.simplify,
     )
@@ -79,9 +77,84 @@ def _add_classification(sub) -> None:
 
 def _run_classification(args) -> int:
     from exporters import export_classifier
+
+    return _print_result(export_classifier(_classifier_config(args)))
+
+
+def _add_embedding(sub) -> None:
+    from exporters.pooling import Pool
+    from exporters.templates import TEMPLATES
+
+    parser = sub.add_parser("embedding", help="backbone + pooling + L2 -> embedding-dim:D;norm:l2;pool:NAME")
+    _add_source_options(parser)
+    parser.add_argument("--source", choices=["auto", "timm", "hf", "isc21"], default="auto",
+                        help="auto: HF-style --weights directory or an 'org/name' id -> hf, a timm name -> timm")
+    head = parser.add_argument_group("embedding head")
+    head.add_argument("--pool", choices=[p.value for p in Pool], help="default: the model family's own choice")
+    head.add_argument("--gem-p", type=float, default=3.0, help="GeM exponent (pool gem, isc21)")
+    head.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True,
+                      help="L2-normalize inside the graph (--no-normalize for raw vectors)")
+    head.add_argument("--projection-dim", type=int, default=256, help="isc21: descriptor dimension")
+    head.add_argument("--template", choices=sorted(TEMPLATES), help="HF: force a preprocessing template")
+    _add_preprocessing_options(parser)
+    _add_artifact_options(parser)
+    parser.set_defaults(run=_run_embedding)
+
+
+def _preprocessing_overrides(args):
+    from exporters.config import PreprocessingOverrides
+
+    return PreprocessingOverrides(
+        input_size=tuple(args.input_size) if args.input_size else None,
+        mean=tuple(args.mean) if args.mean else None, std=tuple(args.std) if args.std else None,
+        interpolation=args.interpolation, crop_pct=args.crop_pct,
+    )
+
+
+def _run_embedding(args) -> int:
+    from exporters.embedding import EmbeddingConfig, export_embedding
+
+    config = EmbeddingConfig(
+        model=args.model, source=args.source, weights=args.weights, pretrained=args.pretrained,
+        random_init=args.random_init, pool=args.pool, normalize=args.normalize, gem_p=args.gem_p,
+        projection_dim=args.projection_dim, template=args.template, opset=args.opset,
+        preprocessing=_preprocessing_overrides(args), output_dir=args.output_dir, name=args.name,
+        overwrite=args.overwrite, parity_images=args.parity_images, simplify=args.simplify,
+    )
+    return _print_result(export_embedding(config))
+
+
+def _add_preconfigured(sub) -> None:
+    from exporters.pooling import Pool
+
+    parser = sub.add_parser("preconfigured", help="a model from the registry (see `nxport list-models`)")
+    parser.add_argument("model", help="registry name, e.g. facebook/dinov2-small")
+    parser.add_argument("--weights", type=Path, help="local weights (default: shipped offline weights, if any)")
+    parser.add_argument("--pretrained", action="store_true", help="download weights from the hub")
+    parser.add_argument("--random-init", action="store_true", help="random weights, for structural tests only")
+    parser.add_argument("--labels", type=Path, help="classification: class names file")
+    parser.add_argument("--pool", choices=[p.value for p in Pool])
+    parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
+    _add_preprocessing_options(parser)
+    _add_artifact_options(parser)
+    parser.set_defaults(run=_run_preconfigured, opset=None)
+
+
+def _run_preconfigured(args) -> int:
+    from exporters.preconfigured import PresetOverrides, export_preconfigured
+
+    overrides = PresetOverrides(
+        weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
+        output_dir=args.output_dir, name=args.name, overwrite=args.overwrite, opset=args.opset,
+        pool=args.pool, normalize=args.normalize, labels=args.labels,
+        preprocessing=_preprocessing_overrides(args), parity_images=args.parity_images,
+    )
+    return _print_result(export_preconfigured(args.model, overrides))
+
+
+def _print_result(result) -> int:
     from exporters.report import format_summary
 
-    result = export_classifier(_classifier_config(args))
     print(format_summary(result.report, result.onnx_path, result.report_path))
     return 0
 
@@ -96,11 +169,36 @@ def _run_check(args) -> int:
 
 
 def _run_list_models(args) -> int:
-    import timm
+    if args.timm:
+        import timm
 
-    names = timm.list_models(args.pattern or "*", pretrained=False)
-    print("\n".join(names) if names else f"no timm model matches {args.pattern!r}")
+        names = timm.list_models(args.pattern or "*")
+        print("\n".join(names) if names else f"no timm architecture matches {args.pattern!r}")
+        return 0 if names else 1
+    if args.templates:
+        from exporters.templates import TEMPLATES
+
+        for template in TEMPLATES.values():
+            print(f"{template.name:10} {', '.join(template.processor_classes):28} {template.families}")
+        return 0
+    from exporters.preconfigured import get_model_spec, list_models
+
+    names = list_models(args.pattern or "*", task=args.task)
+    for name in names:
+        spec = get_model_spec(name)
+        print(f"{name:36} {spec.task:15} {spec.source:6} {spec.notes}")
+    if not names:
+        print(f"no preconfigured model matches {args.pattern!r}; try --timm for any timm architecture")
     return 0 if names else 1
+
+
+def _run_show_model(args) -> int:
+    import json
+
+    from exporters.preconfigured import get_model_spec
+
+    print(json.dumps(get_model_spec(args.model).to_dict(), indent=2))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,15 +210,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="export a model to an Nx artifact")
     tasks = export.add_subparsers(dest="task", required=True)
     _add_classification(tasks)
+    _add_embedding(tasks)
+    _add_preconfigured(tasks)
     check = commands.add_parser("check", help="check any ONNX file against the Nx conventions")
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true")
     check.add_argument("--image", type=Path, help="photo for the runtime run (default: a real cat photo)")
     check.add_argument("--runtime", action=argparse.BooleanOptionalAction, default=True)
     check.set_defaults(run=_run_check)
-    listing = commands.add_parser("list-models", help="timm architectures matching a pattern")
-    listing.add_argument("pattern", nargs="?", help="e.g. 'resnet*'")
+    listing = commands.add_parser("list-models", help="preconfigured models (or --timm architectures)")
+    listing.add_argument("pattern", nargs="?", help="shell-style, e.g. 'facebook/*' or 'resnet*'")
+    listing.add_argument("--task", choices=["classification", "embedding"])
+    listing.add_argument("--timm", action="store_true", help="list timm architectures instead")
+    listing.add_argument("--templates", action="store_true", help="list the HF preprocessing templates")
     listing.set_defaults(run=_run_list_models)
+    show = commands.add_parser("show-model", help="one preconfigured model's full spec as JSON")
+    show.add_argument("model")
+    show.set_defaults(run=_run_show_model)
     return parser
 
 

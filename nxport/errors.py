@@ -21,12 +21,13 @@ def close_matches(value: str, candidates: Iterable[str], n: int = 5) -> list[str
 
 
 class UnknownModelError(NxportError):
-    def __init__(self, name: str, candidates: Iterable[str], kind: str = "timm model"):
+    def __init__(self, name: str, candidates: Iterable[str], kind: str = "timm model", fix: str | None = None):
         suggestions = close_matches(name, candidates)
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(
             f"Unknown {kind} {name!r}.{hint}",
-            fix="list the available names with `nxport list-models PATTERN` (e.g. 'resnet*')",
+            fix=fix or "list the names with `nxport list-models PATTERN` (preconfigured) or "
+            "`nxport list-models --timm 'resnet*'` (any timm architecture)",
         )
         self.name = name
         self.suggestions = suggestions
