@@ -8,6 +8,7 @@ build paths into node metadata.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -30,6 +31,20 @@ def disable_fused_attention(module) -> int:
     return count
 
 
+@contextlib.contextmanager
+def eager_multihead_attention():
+    """nn.MultiheadAttention's inference fast path (aten::_native_multi_head_attention, used by
+    open_clip) has no ONNX symbolic; switch it off for the export only and restore the setting."""
+    import torch
+
+    previous = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(previous)
+
+
 def export_module(module, example: "torch.Tensor", input_name: str, output_names: list[str], opset: int):  # noqa: F821
     """Export a module with one static image input; returns a validated ModelProto."""
     import onnx
@@ -39,7 +54,7 @@ def export_module(module, example: "torch.Tensor", input_name: str, output_names
         disable_fused_attention(module)
     buffer = io.BytesIO()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), eager_multihead_attention():
             warnings.simplefilter("ignore")  # TorchScript tracer chatter; failures still raise
             torch.onnx.export(
                 module, (example,), buffer, dynamo=False, opset_version=opset,

@@ -159,6 +159,41 @@ def _print_result(result) -> int:
     return 0
 
 
+def _add_clip(sub) -> None:
+    parser = sub.add_parser("clip", help="CLIP -> <name>_img.onnx + <name>_txt.onnx (+ _zeroshot.onnx)")
+    group = parser.add_argument_group("model source")
+    group.add_argument("--model", required=True, help="HF id (e.g. openai/clip-vit-base-patch32), or an open_clip "
+                       "config name (ViT-B-32) / JSON config file")
+    group.add_argument("--source", choices=["auto", "hf", "open_clip"], default="auto")
+    group.add_argument("--weights", type=Path, help="HF directory (save_pretrained) or open_clip checkpoint file")
+    group.add_argument("--pretrained", action="store_true", help="HF: download from the hub (needs internet)")
+    group.add_argument("--random-init", action="store_true", help="random weights, for structural tests only")
+    zero = parser.add_argument_group("zero-shot classifier")
+    zero.add_argument("--zero-shot", help='class names "cat,dog,car" or a labels file; writes <name>_zeroshot.onnx')
+    zero.add_argument("--prompt-template", action="append", dest="templates",
+                      help='repeatable, must contain {} (default: "a photo of a {}.")')
+    zero.add_argument("--replace-char", help="replace ';', ':' and line breaks in class names (rule E2)")
+    _add_preprocessing_options(parser)
+    _add_artifact_options(parser)
+    parser.set_defaults(run=_run_clip)
+
+
+def _run_clip(args) -> int:
+    from exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
+
+    zero_shot = None
+    if args.zero_shot:
+        zero_shot = Path(args.zero_shot) if Path(args.zero_shot).is_file() else args.zero_shot.split(",")
+    config = ClipConfig(
+        model=args.model, source=args.source, weights=args.weights, pretrained=args.pretrained,
+        random_init=args.random_init, zero_shot=zero_shot, templates=tuple(args.templates or DEFAULT_TEMPLATES),
+        replace_char=args.replace_char, opset=args.opset, preprocessing=_preprocessing_overrides(args),
+        output_dir=args.output_dir, name=args.name, overwrite=args.overwrite, parity_images=args.parity_images,
+    )
+    print(export_clip(config).summary())
+    return 0
+
+
 def _run_check(args) -> int:
     from conventions.__main__ import main as check_main
 
@@ -212,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classification(tasks)
     _add_embedding(tasks)
     _add_preconfigured(tasks)
+    _add_clip(tasks)
     check = commands.add_parser("check", help="check any ONNX file against the Nx conventions")
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true")

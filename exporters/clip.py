@@ -1,0 +1,282 @@
+"""CLIP export: a matched pair `<name>_img.onnx` (Nx image tower) + `<name>_txt.onnx` (text tower,
+input `tokens-` int64 (1, L)), the tokenizer beside them, and optionally `<name>_zeroshot.onnx`: the
+image tower with the class prompts' text embeddings baked in, a plain Nx `scores-` classifier.
+
+Everything is built, checked and compared with PyTorch in memory; files appear only when all passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from conventions.names import format_embedding_name, format_scores_name
+from conventions.normalization import Normalization
+from exporters.artifact import check_conformance
+from exporters.classification import INPUT_NAME, input_shape, provenance_of
+from exporters.clip_sources import ClipModel, load_hf_clip, load_open_clip
+from exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_preprocessing, validate_opset
+from exporters.labels import read_labels_file, validate_labels
+from exporters.metadata import stamp
+from exporters.onnx_export import export_module, run_onnx, simplify
+from exporters.parity import classifier_parity, cosine, embedding_parity, nx_feeds, parity_photos, torch_outputs
+from exporters.registry import register_task
+from exporters.report import ArtifactPaths, StageTimer, build_report
+from exporters.templates import TEMPLATES
+from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.errors import ConfigError, ParityError
+
+TEXT_INPUT = "tokens-"
+DEFAULT_TEMPLATES = ("a photo of a {}.",)
+PAIR_PROMPTS = ("a photo of a cat", "a cup of coffee", "an astronaut in a space suit", "a rocket on a launch pad",
+                "a motorcycle", "a portrait of a woman in uniform")
+
+
+@dataclass
+class ClipConfig:
+    model: str  # HF id (or any label for a local dir), or an open_clip config name / JSON file
+    source: str = "auto"  # auto | hf | open_clip
+    weights: Path | None = None
+    pretrained: bool = False
+    random_init: bool = False
+    hf_config: dict | None = None  # HF random init: CLIPConfig kwargs
+    zero_shot: list[str] | Path | None = None  # class names, or a labels file
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES
+    replace_char: str | None = None
+    opset: int = DEFAULT_OPSET
+    preprocessing: PreprocessingOverrides = field(default_factory=PreprocessingOverrides)
+    output_dir: Path = Path("build")
+    name: str | None = None
+    overwrite: bool = False
+    parity_images: Path | None = None
+    pair_atol: float = 1e-4
+
+    def __post_init__(self):
+        self.output_dir = Path(self.output_dir)
+        self.weights = Path(self.weights) if self.weights is not None else None
+        if self.source not in ("auto", "hf", "open_clip"):
+            raise ConfigError(f"source {self.source!r} not in auto, hf, open_clip", fix="pass --source hf")
+        if not self.templates or any("{}" not in t for t in self.templates):
+            raise ConfigError(f"prompt templates {list(self.templates)} must each contain '{{}}'",
+                              fix='pass e.g. --template "a photo of a {}."')
+
+    @property
+    def artifact_name(self) -> str:
+        return self.name or Path(self.model).stem.replace("/", "_").replace("-", "_").replace(".", "_")
+
+
+class ZeroShotClassifier(nn.Module):
+    """image -> softmax(logit_scale * normalized_image_embedding @ class_embeddings.T)."""
+
+    def __init__(self, image_tower: nn.Module, class_embeddings: torch.Tensor, logit_scale: float):
+        super().__init__()
+        self.image_tower = image_tower
+        self.register_buffer("class_embeddings", class_embeddings)
+        self.logit_scale = logit_scale
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logit_scale * self.image_tower(image) @ self.class_embeddings.T, dim=1)
+
+
+def load_clip(config: ClipConfig) -> ClipModel:
+    source = config.source
+    if source == "auto":
+        source = "open_clip" if config.model.endswith(".json") or _is_open_clip_name(config.model) else "hf"
+    if source == "open_clip":
+        return load_open_clip(config.model, weights=config.weights, random_init=config.random_init)
+    return load_hf_clip(config.model, weights=config.weights, pretrained=config.pretrained,
+                        random_init=config.random_init, config_kwargs=config.hf_config)
+
+
+def _is_open_clip_name(name: str) -> bool:
+    try:
+        import open_clip
+    except ImportError:
+        return False
+    return name in open_clip.list_models()
+
+
+def class_embeddings(clip: ClipModel, names: list[str], templates) -> torch.Tensor:
+    """Mean of each class's normalized prompt embeddings, renormalized (CLIP's prompt ensembling)."""
+    rows = []
+    with torch.no_grad():
+        for name in names:
+            tokens = torch.from_numpy(clip.tokenizer([t.format(name) for t in templates]))
+            mean = clip.text_tower(tokens).mean(dim=0)
+            rows.append(mean / mean.norm())
+    return torch.stack(rows)
+
+
+@dataclass
+class ClipResult:
+    paths: dict[str, Path]
+    report: dict
+
+    def summary(self) -> str:
+        lines = []
+        for kind, artifact in self.report["artifacts"].items():
+            checks = artifact["conformance"]
+            lines.append(f"{kind:9} {self.paths[kind]}  ({artifact['size_bytes'] / 1e6:.1f} MB, opset "
+                         f"{artifact['opset']}, IR {artifact['ir_version']}) {artifact['inputs'][0]['name']} -> "
+                         f"{artifact['outputs'][0]['name'][:60]}  "
+                         f"{'CONFORMANT' if checks['conformant'] else 'NOT CONFORMANT'}")
+        pair = self.report["pair_agreement"]
+        lines.append(f"pair      {pair['photos']} photos x {pair['prompts']} prompts: image-text cosine ONNX vs "
+                     f"PyTorch max |d| {pair['max_abs_diff']:.1e} (tolerance {pair['tolerance']:.0e})")
+        lines.append(f"tokenizer {self.paths['tokenizer']}/  (context length {self.report['tokenizer']['context_length']})")
+        lines.append(f"report    {self.paths['report']}")
+        return "\n".join(lines)
+
+
+def _zero_shot_labels(config: ClipConfig) -> list[str] | None:
+    if config.zero_shot is None:
+        return None
+    if isinstance(config.zero_shot, (list, tuple)):
+        names, source = [n.strip() for n in config.zero_shot], "--zero-shot list"
+    else:
+        names, source = read_labels_file(config.zero_shot), f"file {Path(config.zero_shot).name}"
+    if len(names) < 2:
+        raise ConfigError(f"zero-shot needs at least 2 classes, got {names}", fix='pass --zero-shot "cat,dog"')
+    return validate_labels(names, len(names), source, config.replace_char)
+
+
+def pair_agreement(clip: ClipModel, img: bytes, txt: bytes, feeds, token_feeds, atol: float) -> dict:
+    """Image-text cosine matrix from the two ONNX files vs PyTorch: the pair must share one space."""
+    onnx_img = np.concatenate([o[0] for o in run_onnx(img, feeds)])
+    onnx_txt = np.concatenate([o[0] for o in run_onnx(txt, token_feeds)])
+    torch_img = np.concatenate(torch_outputs(clip.image_tower, feeds, INPUT_NAME))
+    torch_txt = np.concatenate(torch_outputs(clip.text_tower, token_feeds, TEXT_INPUT))
+    worst = float(np.max(np.abs(onnx_img @ onnx_txt.T - torch_img @ torch_txt.T)))
+    result = {"photos": len(feeds), "prompts": len(token_feeds), "max_abs_diff": worst, "tolerance": atol}
+    if worst > atol:
+        raise ParityError(f"image-text cosines from the ONNX pair differ from PyTorch by {worst:.2e} > {atol:.0e}",
+                          fix="try --opset 17; if it persists report the model")
+    return result
+
+
+def _export_tower(module, example, input_name, output_name, opset, feeds, timer):
+    with timer("export"):
+        model = export_module(module, example, input_name, [output_name], opset)
+    with timer("simplify"):
+        model, simplified = simplify(model, feeds)
+    return model, simplified
+
+
+def _zero_shot(clip, labels, config, shape, photos, feeds, opset, timer):
+    with torch.no_grad():
+        embeddings = class_embeddings(clip, labels, config.templates)
+    classifier = ZeroShotClassifier(clip.image_tower, embeddings, clip.logit_scale).eval()
+    model, simplified = _export_tower(classifier, torch.zeros(shape), INPUT_NAME, format_scores_name(labels),
+                                      opset, feeds, timer)
+    with timer("parity"):
+        parity = classifier_parity(classifier, model.SerializeToString(), photos, feeds, INPUT_NAME, labels, 1e-4)
+    extra = {"classes": len(labels), "templates": list(config.templates), "logit_scale": clip.logit_scale,
+             "simplify": simplified, "parity": parity.to_dict()}
+    return model, extra
+
+
+def write_outputs(models: dict[str, bytes], paths: dict[str, Path], report: dict, clip: ClipModel) -> None:
+    """All files or none: the tokenizer is staged in a temporary directory, the ONNX files and the
+    report in temporary files, and everything is renamed into place only after all were written."""
+    tokenizer_dir = paths["tokenizer"]
+    staging = Path(tempfile.mkdtemp(prefix=f".{tokenizer_dir.name}.", dir=tokenizer_dir.parent))
+    try:
+        clip.tokenizer.save(staging)
+        with contextlib.ExitStack() as stack:
+            for kind, data in models.items():
+                stack.enter_context(atomic_path(paths[kind])).write_bytes(data)
+            stack.enter_context(atomic_path(paths["report"])).write_text(
+                json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            if tokenizer_dir.exists():
+                shutil.rmtree(tokenizer_dir)
+            staging.rename(tokenizer_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _clip_paths(config: ClipConfig) -> dict[str, Path]:
+    out = prepare_output_dir(config.output_dir)
+    name = config.artifact_name
+    paths = {"img": out / f"{name}_img.onnx", "txt": out / f"{name}_txt.onnx",
+             "tokenizer": out / f"{name}_tokenizer", "report": out / f"{name}.report.json"}
+    if config.zero_shot is not None:
+        paths["zeroshot"] = out / f"{name}_zeroshot.onnx"
+    refuse_existing(list(paths.values()), config.overwrite)
+    return paths
+
+
+@register_task("clip", ClipConfig, "CLIP -> <name>_img.onnx + <name>_txt.onnx (+ <name>_zeroshot.onnx)")
+def export_clip(config: ClipConfig) -> ClipResult:
+    timer = StageTimer()
+    opset = validate_opset(config.opset)
+    paths = _clip_paths(config)
+    with timer("load"):
+        clip = load_clip(config)
+        labels = _zero_shot_labels(config)
+        pre = resolve_preprocessing(("explicit", config.preprocessing), ("weights-config", clip.preprocessing),
+                                    ("template:clip", TEMPLATES["clip"].preprocessing))
+        photos = parity_photos(config.parity_images)
+    norm, shape = Normalization.from_unit_scale(pre.mean, pre.std), input_shape(pre)
+    feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
+    token_feeds = [{TEXT_INPUT: clip.tokenizer(p)} for p in PAIR_PROMPTS]
+    with torch.no_grad():
+        dim = int(clip.image_tower(torch.zeros(shape)).shape[-1])
+    img, img_simplified = _export_tower(clip.image_tower, torch.zeros(shape), INPUT_NAME,
+                                        format_embedding_name(dim, "l2", "cls"), opset, feeds, timer)
+    txt, txt_simplified = _export_tower(clip.text_tower, torch.from_numpy(token_feeds[0][TEXT_INPUT]), TEXT_INPUT,
+                                        format_embedding_name(dim, "l2", "eot"), opset, token_feeds, timer)
+    with timer("parity"):
+        img_parity = embedding_parity(clip.image_tower, img.SerializeToString(), feeds, INPUT_NAME, 0.9999)
+        txt_parity = embedding_parity(clip.text_tower, txt.SerializeToString(), token_feeds, TEXT_INPUT, 0.9999)
+        pair = pair_agreement(clip, img.SerializeToString(), txt.SerializeToString(), feeds, token_feeds,
+                              config.pair_atol)
+    base = provenance_of("clip", clip.source, clip.weights, pre, opset)
+    pair_info = {"image": paths["img"].name, "text": paths["txt"].name, "tokenizer": paths["tokenizer"].name,
+                 "logit_scale": clip.logit_scale, "context_length": clip.tokenizer.context_length}
+    models = {"img": img, "txt": txt}
+    stamp(img, norm, {**base, "task": "clip-image", "pair": pair_info, "simplify": img_simplified,
+                      "parity": img_parity.to_dict()})
+    stamp_text(txt, {**base, "task": "clip-text", "pair": pair_info, "simplify": txt_simplified,
+                     "parity": txt_parity.to_dict()}, clip.tokenizer.context_length)
+    if labels is not None:
+        zeroshot, extra = _zero_shot(clip, labels, config, shape, photos, feeds, opset, timer)
+        stamp(zeroshot, norm, {**base, "task": "clip-zero-shot", "pair": pair_info, **extra})
+        models["zeroshot"] = zeroshot
+    return _finish_clip(models, paths, clip, pair, timer)
+
+
+def stamp_text(model, provenance: dict, context_length: int) -> None:
+    """Text towers have no image normalization (rules C* do not apply); the doc_string says how to feed it."""
+    stamp(model, Normalization.identity(), provenance)
+    model.graph.doc_string = json.dumps({"tokens": {"context_length": context_length, "dtype": "int64",
+                                                    "layout": "<|startoftext|> bpe... <|endoftext|> 0..."}})
+
+
+def _finish_clip(models, paths, clip, pair, timer) -> ClipResult:
+    data = {kind: model.SerializeToString() for kind, model in models.items()}
+    artifacts = {}
+    with timer("check"):
+        checks = {kind: check_conformance(blob) for kind, blob in data.items()}
+    for kind, model in models.items():
+        from exporters.metadata import read_provenance
+
+        report = build_report(model, data[kind], paths[kind], read_provenance(model)["task"],
+                              read_provenance(model), checks[kind], {}, [])
+        artifacts[kind] = {k: v for k, v in report.__dict__.items() if k not in ("timings_s", "next_steps")}
+    report = {"artifacts": artifacts, "pair_agreement": pair, "timings_s": timer.seconds,
+              "tokenizer": {"directory": paths["tokenizer"].name, "context_length": clip.tokenizer.context_length,
+                            "vocab_size": len(clip.tokenizer.vocab), "source": clip.source.get("tokenizer")},
+              "next_steps": [f"python -m conventions {paths['img']}",
+                             f"python -m conventions {paths['txt']}   # text profile: tokens- input",
+                             "tokenize queries with exporters.clip_tokenizer.load_tokenizer(<name>_tokenizer)"]}
+    write_outputs(data, paths, report, clip)
+    return ClipResult(paths, report)
