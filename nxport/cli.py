@@ -194,6 +194,20 @@ def _run_clip(args) -> int:
     return 0
 
 
+def _add_calibration(parser: argparse.ArgumentParser) -> None:
+    from calibration.cli import add_arguments, run
+
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def _add_serving(parser: argparse.ArgumentParser) -> None:
+    from serving.cli import add_arguments, run
+
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
 def _run_check(args) -> int:
     from conventions.__main__ import main as check_main
 
@@ -254,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--image", type=Path, help="photo for the runtime run (default: a real cat photo)")
     check.add_argument("--runtime", action=argparse.BooleanOptionalAction, default=True)
     check.set_defaults(run=_run_check)
+    calibrate = commands.add_parser("calibrate", help="INT8 (QDQ) calibration of an artifact, with its accuracy cost")
+    _add_calibration(calibrate)
+    serve = commands.add_parser("serve", help="serve artifacts over HTTP (/embed, /classify, /info, /health)")
+    _add_serving(serve)
     listing = commands.add_parser("list-models", help="preconfigured models (or --timm architectures)")
     listing.add_argument("pattern", nargs="?", help="shell-style, e.g. 'facebook/*' or 'resnet*'")
     listing.add_argument("--task", choices=["classification", "embedding"])

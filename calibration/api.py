@@ -1,0 +1,173 @@
+"""`calibrate()`: FP32 artifact + a folder of photos -> `<name>.int8.onnx` and its report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from calibration import evaluate
+from calibration.artifact import read_artifact
+from calibration.augment import Augmentation
+from calibration.engine import Engine
+from calibration.errors import InvalidOptionError
+from calibration.quantize import INT8_METADATA_KEY
+from calibration.reader import ImageSet, nx_tensors
+from calibration.recipes import DEFAULT, NAIVE, Recipe
+from calibration.report import OutputPaths, format_summary, headline, to_json
+from calibration.sensitivity import layer_errors
+from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
+
+DEFAULT_TARGET = 0.99  # top-1 agreement (classifiers) or mean cosine (embeddings)
+AUTO = "auto"
+
+
+@dataclass
+class CalibrationResult:
+    onnx_path: Path
+    report_path: Path
+    report: dict
+
+    @property
+    def metric(self) -> float:
+        return self.report[self.report["metric"]]
+
+    @property
+    def target_met(self) -> bool | None:
+        return self.report["target_met"]
+
+    def summary(self) -> str:
+        return format_summary(self.report, OutputPaths(self.onnx_path.parent, self.onnx_path.name[:-len(".int8.onnx")]))
+
+
+def _check_options(recipe, target) -> float | None:
+    if not (recipe == AUTO or isinstance(recipe, Recipe)):
+        raise InvalidOptionError(f"recipe {recipe!r} is neither a Recipe nor 'auto'",
+                                 fix="pass calibration.Recipe(...), calibration.NAIVE or 'auto'")
+    if target is not None and not target > 0:
+        raise InvalidOptionError(f"target {target} must be > 0", fix="e.g. --target 0.99")
+    return DEFAULT_TARGET if (target is None and recipe == AUTO) else target
+
+
+def _progress(enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(unit="img", desc="calibrating", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def calibrate(model_path, images, *, eval_images=None, output_dir, recipe: Recipe | str = DEFAULT,
+              target: float | None = None, overwrite: bool = False, progress: bool = True,
+              max_images: int | None = None, max_eval_images: int | None = None, seed: int = 0,
+              augmentation: Augmentation = Augmentation(), compare_naive: bool = True,
+              name: str | None = None) -> CalibrationResult:
+    """Quantize an nxport FP32 artifact to INT8 (QDQ) and measure it against FP32.
+
+    recipe: a Recipe (default: ours), calibration.NAIVE, or "auto" (search until `target`, default
+    0.99). target: top-1 agreement (classifiers) or mean cosine (embeddings) on the evaluation
+    images; None with a fixed recipe means "measure only". The result's report says whether it was met.
+    """
+    started = time.perf_counter()
+    target = _check_options(recipe, target)
+    artifact, fp32_model = read_artifact(model_path)
+    paths = OutputPaths(Path(output_dir), name or artifact.name)
+    refuse_existing([paths.onnx, paths.report], overwrite)
+    calib = ImageSet.from_folder(images, max_images=max_images, seed=seed, augmentation=augmentation)
+    calib.check_decodable()
+    evalset = None
+    if eval_images is not None:
+        evalset = ImageSet.from_folder(eval_images, max_images=max_eval_images, seed=seed)
+        evalset.check_decodable()
+    prepare_output_dir(paths.directory)
+    with tempfile.TemporaryDirectory(prefix="nxport-calib-") as tmp, _progress(progress) as bar:
+        engine = Engine(artifact, fp32_model, calib, Path(tmp), bar)
+        chosen, data, auto_info = _quantize(engine, recipe, target)
+        report = _measure(engine, chosen, data, evalset, target, compare_naive, auto_info)
+    report["timings_s"] = {"total": round(time.perf_counter() - started, 2)}
+    report["next_steps"] = [f"python -m conventions {paths.onnx}   # re-check any time",
+                            "compile/upload the .int8.onnx for the NPU; keep the FP32 artifact as the reference"]
+    with atomic_path(paths.onnx) as onnx_tmp, atomic_path(paths.report) as report_tmp:
+        onnx_tmp.write_bytes(data)
+        report_tmp.write_text(to_json(report) + "\n", encoding="utf-8")
+    return CalibrationResult(paths.onnx, paths.report, report)
+
+
+def _quantize(engine: Engine, recipe, target):
+    if recipe != AUTO:
+        return recipe, engine.quantize(recipe), None
+    from calibration.auto import auto_calibrate
+
+    if target > 1.0:  # agreement and cosine never exceed 1: no search can meet it
+        return DEFAULT, engine.quantize(DEFAULT), {"note": f"target {target} > 1 cannot be met; no search run"}
+    result = auto_calibrate(engine, target)
+    return result.recipe, result.model, {"trials": [t.to_dict() for t in result.trials],
+                                          "float_reasons": result.reasons}
+
+
+def _conformance(data: bytes) -> dict:
+    """The INT8 artifact must pass the checker like the FP32 one; a MUST finding is an error."""
+    import conventions
+    from nxport.errors import ConformanceError
+
+    report = conventions.check(data, runtime=True)
+    if not report.conformant:
+        must = report.must_findings
+        raise ConformanceError("The INT8 artifact breaks " + "; ".join(f"{f.rule_id}: {f.message}" for f in must[:5]),
+                               findings=must, fix="check the FP32 artifact with `python -m conventions` first; "
+                               "if it is conformant, report this as a calibration bug")
+    return {"verdict": report.verdict(), "conformant": report.conformant,
+            "findings": [f.to_dict() for f in report.sorted_findings() if f.level.value != "INFO"]}
+
+
+def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target, compare_naive: bool, auto_info) -> dict:
+    import onnx
+
+    conformance = _conformance(data)
+    models = {"int8": data}
+    if compare_naive:
+        models["naive"] = engine.quantize(NAIVE)
+    engine._describe("evaluating")
+    artifact = engine.artifact
+    tensors = nx_tensors(evalset, artifact) if evalset is not None else iter(engine.tuning_tensors())
+    results = evaluate.compare(engine.fp32_session(), models, tensors, artifact.input_name, artifact.is_embedding)
+    evaluation = {key: {rt: a.to_dict() for rt, a in by_rt.items()} for key, by_rt in results.items()}
+    metric = results["int8"]["ort_cpu"].metric_name
+    ours = headline(evaluation["int8"], metric)
+    fp32_bytes = engine.fp32_path.read_bytes()
+    speed = evaluate.speed_and_size(fp32_bytes, data, artifact.input_name, engine.tuning_tensors()[0])
+    int8_model = onnx.load_from_string(data)
+    errors = _layer_errors(engine, data)
+    settings = next(json.loads(e.value) for e in int8_model.metadata_props if e.key == INT8_METADATA_KEY)
+    report = {
+        "artifact": f"{engine.artifact.name}.int8.onnx", "source": engine.fp32_path.name,
+        "source_sha256": hashlib.sha256(fp32_bytes).hexdigest(), "sha256": hashlib.sha256(data).hexdigest(),
+        "kind": artifact.kind, "metric": metric, **ours, "target": target,
+        "target_met": None if target is None else bool(ours[metric] >= target),
+        "size_ratio": speed["size_ratio"], "latency_ratio": speed["latency_ratio"], "size": speed,
+        "recipe": recipe.to_dict(), "float_nodes": settings["float_nodes"],
+        "float_reasons": (auto_info or {}).get("float_reasons", {}),
+        "layers_hurting_most": [e.to_dict() for e in errors[:10]],
+        "evaluation": {"images": _eval_source(evalset, engine), "samples": results["int8"]["ort_cpu"].to_dict()["samples"],
+                       "int8": evaluation["int8"], "runtimes": evaluate.__doc__.split("\n\n")[1].replace("\n", " ")},
+        "calibration": {**engine.images.summary(), "sha256": engine.calibration_sha256},
+        "conformance": conformance, "auto": auto_info, "metadata_key": INT8_METADATA_KEY,
+    }
+    if compare_naive:
+        report["naive"] = {**headline(evaluation["naive"], metric), "recipe": NAIVE.to_dict(),
+                           "by_runtime": evaluation["naive"]}
+    return report
+
+
+def _eval_source(evalset, engine) -> dict:
+    if evalset is None:
+        return {"source": "calibration images (no --eval-images given: optimistic)"}
+    return {"source": "evaluation images", **evalset.summary(), "sha256": evalset.sha256()}
+
+
+def _layer_errors(engine: Engine, data: bytes):
+    path = engine.workdir / "final.int8.onnx"
+    path.write_bytes(data)
+    engine._describe("ranking layers (qdq_loss_debug)")
+    return layer_errors(engine.fp32_model, engine.fp32_path, path, engine.sensitivity_feeds(), engine.workdir)

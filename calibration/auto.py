@@ -1,0 +1,134 @@
+"""The automatic mode: try recipes; if the target is missed, keep the most sensitive layers in float.
+
+Candidates are scored on the calibration images (never on the evaluation images, which only the
+final report sees). Two families of float regions are tried, smallest first:
+- the layers that add the most quantization error (qdq_loss_debug SQNR drop) with their activations;
+- the network's first layers (error introduced early propagates through everything after it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calibration import evaluate
+from calibration.recipes import AUTO_BASES, Recipe
+from calibration.sensitivity import LayerError, layer_errors
+
+COMPUTE = {"Conv", "Gemm", "MatMul", "ConvTranspose"}
+SENSITIVE_COUNTS = (4, 8)
+# (first, last) fractions of the compute layers kept in float.
+REGIONS = ((0.1, 0.0), (0.0, 0.1), (0.2, 0.0), (0.1, 0.1), (0.3, 0.0), (0.2, 0.1), (0.45, 0.0), (0.3, 0.1),
+           (0.6, 0.0), (0.2, 0.2), (0.3, 0.2), (0.45, 0.2), (0.3, 0.3), (0.45, 0.3))
+
+
+@dataclass
+class Trial:
+    recipe: Recipe
+    tuning: dict  # runtime -> metrics
+    metric: float
+    reasons: dict = field(default_factory=dict)  # node kept float -> why
+
+    def to_dict(self) -> dict:
+        return {"recipe": self.recipe.name, "float_nodes": len(self.recipe.excluded_nodes),
+                "tuning_metric": round(self.metric, 6), "tuning": self.tuning}
+
+
+@dataclass
+class AutoResult:
+    recipe: Recipe
+    model: bytes
+    trials: list[Trial]
+    reasons: dict
+    layer_errors: list[LayerError]
+
+
+def _try(engine, recipe: Recipe, reasons: dict | None = None) -> tuple[Trial, bytes]:
+    data = engine.quantize(recipe)
+    by_runtime = engine.score({"candidate": data})["candidate"]
+    tuning = {rt: agreement.to_dict() for rt, agreement in by_runtime.items()}
+    return Trial(recipe, tuning, evaluate.worst(by_runtime), reasons or {}), data
+
+
+def _neighbourhood(model, names: set[str]) -> set[str]:
+    """A node plus the non-compute nodes next to it (its Clip/Add), so its activations stay float."""
+    produced = {out: n for n in model.graph.node for out in n.output}
+    grown = set(names)
+    for node in model.graph.node:
+        if node.op_type in COMPUTE:
+            continue
+        if any(produced.get(i) is not None and produced[i].name in names for i in node.input):
+            grown.add(node.name)
+    return grown
+
+
+def float_region_candidates(model, ranked: list[LayerError]) -> list[tuple[str, dict]]:
+    """(name, {node: reason}) float regions, smallest first."""
+    candidates = []
+    compute_ranked = [e for e in ranked if e.op_type in COMPUTE]
+    for count in SENSITIVE_COUNTS:
+        top = compute_ranked[:count]
+        reasons = {e.node: f"adds {e.drop_db:.1f} dB of quantization noise (rank {i + 1} by qdq_loss_debug)"
+                   for i, e in enumerate(top)}
+        for node in _neighbourhood(model, set(reasons)) - set(reasons):
+            reasons[node] = "keeps the activation of a float layer float"
+        candidates.append((f"sensitive-{count}", reasons))
+    nodes = list(model.graph.node)
+    for first, last in REGIONS:
+        reasons = {**_prefix(nodes, first), **_suffix(nodes, last)}
+        candidates.append((f"first-{int(first * 100)}pct-last-{int(last * 100)}pct", reasons))
+    # Cheapest first in what matters on the device: the weight bytes that stay float (late layers
+    # of a CNN hold most parameters, early ones few), then the number of float nodes.
+    return sorted(candidates, key=lambda c: (float_weight_bytes(model, set(c[1])), len(c[1])))
+
+
+def float_weight_bytes(model, names: set[str]) -> int:
+    sizes = {t.name: int(np.prod(t.dims)) * 4 for t in model.graph.initializer}
+    return sum(sizes.get(i, 0) for n in model.graph.node if n.name in names for i in n.input)
+
+
+def _prefix(nodes, fraction: float) -> dict:
+    compute = [i for i, n in enumerate(nodes) if n.op_type in COMPUTE]
+    if fraction <= 0:
+        return {}
+    cut = compute[max(0, int(len(compute) * fraction) - 1)]
+    why = f"early layer (first {int(fraction * 100)}% of compute layers): its error propagates through the rest"
+    return {n.name: why for n in nodes[:cut + 2] if n.op_type != "Softmax"}
+
+
+def _suffix(nodes, fraction: float) -> dict:
+    compute = [i for i, n in enumerate(nodes) if n.op_type in COMPUTE]
+    if fraction <= 0:
+        return {}
+    cut = compute[len(compute) - max(1, int(len(compute) * fraction))]
+    why = f"late layer (last {int(fraction * 100)}% of compute layers): the outputs are most sensitive to its error"
+    return {n.name: why for n in nodes[cut:] if n.op_type != "Softmax"}
+
+
+def auto_calibrate(engine, target: float) -> AutoResult:
+    trials, best, best_data = [], None, None
+    for base in AUTO_BASES:
+        trial, data = _try(engine, base)
+        trials.append(trial)
+        if best is None or trial.metric > best.metric:
+            best, best_data = trial, data
+        if trial.metric >= target:
+            return AutoResult(base, data, trials, {}, [])
+    base, ranked = best.recipe, _rank(engine, best_data)
+    for name, reasons in float_region_candidates(engine.fp32_model, ranked):
+        recipe = base.with_excluded(sorted(reasons), name=f"{base.name}+{name}")
+        trial, data = _try(engine, recipe, reasons)
+        trials.append(trial)
+        if trial.metric > best.metric:
+            best, best_data = trial, data
+        if trial.metric >= target:
+            break
+    return AutoResult(best.recipe, best_data, trials, best.reasons, ranked)
+
+
+def _rank(engine, data: bytes) -> list[LayerError]:
+    path = engine.workdir / "sensitivity.int8.onnx"
+    path.write_bytes(data)
+    engine._describe("ranking layers (qdq_loss_debug)")
+    return layer_errors(engine.fp32_model, engine.fp32_path, path, engine.sensitivity_feeds(), engine.workdir)

@@ -1,0 +1,92 @@
+"""`python -m calibration` / `nxport calibrate`: a thin CLI over calibration.calibrate().
+
+Exit codes: 0 done (and target met, if one was asked for), 1 target missed or a check failed,
+2 bad input (missing model, not an Nx artifact, empty/undecodable image folder, existing output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from calibration.augment import Augmentation
+from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName, Recipe
+
+RECIPES = {"default": DEFAULT, "naive": NAIVE, "auto": "auto"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="FP32 artifact written by `nxport export` (.onnx)")
+    data = parser.add_argument_group("images")
+    data.add_argument("--images", type=Path, required=True, help="calibration photos (jpg/png/webp, recursive)")
+    data.add_argument("--eval-images", type=Path, help="separate photos for the FP32-vs-INT8 report")
+    data.add_argument("--max-images", type=int, help="seeded sample of at most this many calibration files")
+    data.add_argument("--max-eval-images", type=int)
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--augment", type=int, default=0, metavar="N",
+                      help="add N random crop/flip/scale variants per calibration photo")
+    quant = parser.add_argument_group("quantization (options override the chosen recipe)")
+    quant.add_argument("--recipe", choices=sorted(RECIPES), default="auto",
+                       help="auto: search until --target (default); default: our fixed recipe; naive: MinMax s8s8, nothing float")
+    quant.add_argument("--method", choices=[m.value for m in CalibrationMethodName])
+    quant.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None)
+    quant.add_argument("--symmetric-activations", action=argparse.BooleanOptionalAction, default=None)
+    quant.add_argument("--activation-type", choices=[t.value for t in QuantTypeName])
+    quant.add_argument("--weight-type", choices=[t.value for t in QuantTypeName])
+    quant.add_argument("--percentile", type=float)
+    quant.add_argument("--histogram-bins", type=int)
+    quant.add_argument("--keep-float", nargs="+", default=None, metavar="NODE", help="node names to keep in float")
+    quant.add_argument("--target", type=float, help="required top-1 agreement (classifiers) or mean cosine "
+                       "(embeddings) on the evaluation images; default 0.99 with --recipe auto")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output-dir", type=Path, default=Path("build"))
+    out.add_argument("--name", help="base name (default: the FP32 file's stem) -> NAME.int8.onnx")
+    out.add_argument("--overwrite", action="store_true")
+    out.add_argument("--compare-naive", action=argparse.BooleanOptionalAction, default=True,
+                     help="also measure the naive recipe in the same run, for the report")
+    out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+
+
+def _recipe(args):
+    base = RECIPES[args.recipe]
+    overrides = {k: v for k, v in {
+        "method": CalibrationMethodName(args.method) if args.method else None, "per_channel": args.per_channel,
+        "symmetric_activations": args.symmetric_activations,
+        "activation_type": QuantTypeName(args.activation_type) if args.activation_type else None,
+        "weight_type": QuantTypeName(args.weight_type) if args.weight_type else None,
+        "percentile": args.percentile, "histogram_bins": args.histogram_bins,
+        "excluded_nodes": tuple(args.keep_float) if args.keep_float else None}.items() if v is not None}
+    if not overrides:
+        return base
+    from dataclasses import replace
+
+    return replace(DEFAULT if base == "auto" else base, **overrides, name="custom")
+
+
+def run(args) -> int:
+    from calibration.api import calibrate
+
+    result = calibrate(args.model, args.images, eval_images=args.eval_images, output_dir=args.output_dir,
+                       recipe=_recipe(args), target=args.target, overwrite=args.overwrite, progress=args.progress,
+                       max_images=args.max_images, max_eval_images=args.max_eval_images, seed=args.seed,
+                       augmentation=Augmentation(copies=args.augment), compare_naive=args.compare_naive,
+                       name=args.name)
+    print(result.summary())
+    return 1 if result.target_met is False else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nxport.errors import NxportError
+
+    parser = argparse.ArgumentParser(prog="python -m calibration", description="INT8 (QDQ) calibration of an Nx artifact")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except NxportError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: no partial artifact was left behind", file=sys.stderr)
+        return 130

@@ -1,0 +1,80 @@
+"""One calibration session: FP32 artifact, image stream, cached ranges, quantize-and-score."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calibration import evaluate
+from calibration.quantize import Stamp, collect_ranges, finalize, output_tail_nodes, run_quantizer
+from calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
+from calibration.recipes import Recipe
+
+TUNING_SAMPLES = 48  # calibration samples the automatic mode scores candidates on
+SENSITIVITY_SAMPLES = 4
+
+
+@dataclass
+class Engine:
+    artifact: object  # calibration.artifact.Artifact
+    fp32_model: object  # onnx.ModelProto
+    images: ImageSet
+    workdir: Path
+    progress: object = None  # a tqdm-like object with update()/set_description(), or None
+    _ranges: dict = field(default_factory=dict)
+    _tuning: list = field(default_factory=list)
+    _tuning_ref: list = field(default_factory=list)
+    _fp32_session: object = None
+    calibration_sha256: str = ""
+
+    def __post_init__(self):
+        self.tail = output_tail_nodes(self.fp32_model)
+        self.calibration_sha256 = self.images.sha256()
+
+    @property
+    def fp32_path(self) -> Path:
+        return self.artifact.path
+
+    def fp32_session(self):
+        if self._fp32_session is None:
+            self._fp32_session = evaluate.session(str(self.fp32_path))
+        return self._fp32_session
+
+    def reader(self) -> NxCalibrationReader:
+        return NxCalibrationReader(nx_tensors(self.images, self.artifact), self.artifact.input_name, self.progress)
+
+    def ranges(self, recipe: Recipe) -> Path:
+        key = recipe.calibration_key()
+        if key not in self._ranges:
+            self._describe(f"calibrating ({recipe.method.value})")
+            self._ranges[key] = collect_ranges(self.fp32_path, self.reader, recipe, self.workdir)
+        return self._ranges[key]
+
+    def quantize(self, recipe: Recipe) -> bytes:
+        import onnx
+
+        self._describe(f"quantizing ({recipe.name})")
+        out = self.workdir / "candidate.int8.onnx"
+        run_quantizer(self.fp32_path, recipe, self.ranges(recipe), out, self.tail)
+        float_nodes = tuple(sorted(set(recipe.excluded_nodes) | (set(self.tail) if recipe.keep_output_tail_float else set())))
+        stamp = Stamp(self.calibration_sha256, self.images.decoded_count * (1 + self.images.augmentation.copies), float_nodes)
+        return finalize(onnx.load(str(out)), self.fp32_model, recipe, stamp).SerializeToString()
+
+    def tuning_tensors(self) -> list:
+        if not self._tuning:
+            self._tuning = list(itertools.islice(nx_tensors(self.images, self.artifact), TUNING_SAMPLES))
+        return self._tuning
+
+    def score(self, models: dict[str, bytes]) -> dict:
+        """Agreement with FP32 on (a bounded slice of) the calibration stream, both runtimes."""
+        self._describe("scoring candidates")
+        return evaluate.compare(self.fp32_session(), models, self.tuning_tensors(), self.artifact.input_name,
+                                self.artifact.is_embedding, fp32_cache=self._tuning_ref)
+
+    def sensitivity_feeds(self) -> list[dict]:
+        return [{self.artifact.input_name: t} for t in self.tuning_tensors()[:SENSITIVITY_SAMPLES]]
+
+    def _describe(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.set_description(text)

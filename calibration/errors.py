@@ -1,0 +1,53 @@
+"""Calibration's typed errors (subclasses of nxport.errors): each names the bad value and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nxport.errors import ConfigError, NxportError
+
+
+class CalibrationError(NxportError):
+    """Bad input to calibration (exit code 2)."""
+
+
+class ModelNotFoundError(CalibrationError):
+    def __init__(self, path: Path):
+        super().__init__(f"FP32 model {str(path)!r} does not exist or is not a file",
+                         fix="pass the .onnx written by `nxport export` (e.g. build/efficientnet_lite0.onnx)")
+        self.path = path
+
+
+class NotAnNxArtifactError(CalibrationError):
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{str(path)!r} is not an nxport/Nx artifact: {reason}",
+                         fix="export the model with `nxport export ...` first; calibration reads the input "
+                         "shape from the `image-` input and means/vars from graph.doc_string")
+        self.path = path
+
+
+class EmptyImageFolderError(CalibrationError):
+    def __init__(self, folder: Path, suffixes):
+        super().__init__(f"Image folder {str(folder)!r} holds no image files (looked recursively for "
+                         f"{', '.join(suffixes)})",
+                         fix="put calibration photos like the ones the camera will see into the folder "
+                         "(Hailo suggests ~1024, RKNN 20-100)")
+        self.folder = folder
+
+
+class NoDecodableImagesError(CalibrationError):
+    def __init__(self, folder: Path, failed: int, example: str):
+        super().__init__(f"None of the {failed} image files in {str(folder)!r} could be decoded "
+                         f"(e.g. {example})",
+                         fix="replace the corrupt/truncated files with photos that open in an image viewer")
+        self.folder, self.failed = folder, failed
+
+
+class InvalidOptionError(ConfigError):
+    """An option outside its allowed range (target, percentile, image counts...)."""
+
+
+class TargetMissedError(NxportError):
+    """Raised by callers that want an exception rather than CalibrationResult.target_met=False."""
+
+    exit_code = 1

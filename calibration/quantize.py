@@ -1,0 +1,159 @@
+"""ONNX Runtime static QDQ quantization, then the artifact put back into Nx shape.
+
+Ranges are computed once per calibration setting (`collect_ranges`, the expensive pass) and saved
+as an ORT calibration cache, so many recipes (other types, layers kept in float) reuse them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from calibration.recipes import CalibrationMethodName, QuantTypeName, Recipe
+
+INT8_METADATA_KEY = "nxport.int8"
+MAX_IR_VERSION = 9
+# Ops that end a network's numeric core; everything after the last of them stays float.
+COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+CALIBRATION_CHUNK = 16  # histogram calibrators merge per chunk: memory stays bounded
+
+
+def _ort_method(method: CalibrationMethodName):
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {CalibrationMethodName.MINMAX: CalibrationMethod.MinMax,
+            CalibrationMethodName.PERCENTILE: CalibrationMethod.Percentile,
+            CalibrationMethodName.ENTROPY: CalibrationMethod.Entropy}[method]
+
+
+def _ort_type(kind: QuantTypeName):
+    from onnxruntime.quantization import QuantType
+
+    return QuantType.QInt8 if kind is QuantTypeName.INT8 else QuantType.QUInt8
+
+
+def output_tail_nodes(model) -> list[str]:
+    """Nodes from the graph outputs back to (not including) the last Conv/Gemm/MatMul:
+    Softmax, ReduceL2/Div, LpNormalization, Clip, pooling of an embedding head..."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    tail, stack, seen = [], [o.name for o in model.graph.output], set()
+    while stack:
+        node = producers.get(stack.pop())
+        if node is None or node.name in seen or node.op_type in COMPUTE_OPS:
+            continue
+        seen.add(node.name)
+        tail.append(node.name)
+        stack.extend(node.input)
+    return tail
+
+
+def _calibrator_options(recipe: Recipe) -> dict:
+    options = {"symmetric": recipe.symmetric_activations}
+    # Not ORT's max_intermediate_outputs: in 1.31 it drops the buffered outputs instead of merging
+    # them. Memory is bounded by feeding collect_data() in chunks (it merges ranges per call).
+    if recipe.method is not CalibrationMethodName.MINMAX:
+        options["num_bins"] = recipe.histogram_bins
+        options["num_quantized_bins"] = 128 if recipe.method is CalibrationMethodName.ENTROPY else None
+        options["percentile"] = recipe.percentile
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def collect_ranges(model_path: Path, make_reader, recipe: Recipe, workdir: Path) -> Path:
+    """Run the calibrator over the stream from `make_reader()` in chunks; -> ORT cache file."""
+
+    with contextlib.redirect_stdout(io.StringIO()):  # ORT's histogram calibrators print() their progress
+        return _collect(model_path, make_reader, recipe, workdir)
+
+
+def _collect(model_path: Path, make_reader, recipe: Recipe, workdir: Path) -> Path:
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+    calibrator = create_calibrator(model_path, None, augmented_model_path=str(workdir / "augmented.onnx"),
+                                   calibrate_method=_ort_method(recipe.method),
+                                   extra_options=_calibrator_options(recipe))
+    reader = make_reader()
+    while not reader.exhausted:
+        reader.chunk(CALIBRATION_CHUNK)
+        calibrator.collect_data(reader)
+    ranges = calibrator.compute_data()
+    cache = workdir / f"ranges-{recipe.method.value}-{int(recipe.symmetric_activations)}-{len(list(workdir.iterdir()))}.json"
+    save_tensors_data(ranges, cache)
+    return cache
+
+
+def read_ranges(cache: Path) -> dict[str, tuple[float, float]]:
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    import numpy as np
+
+    return {name: (float(np.min(data.lowest)), float(np.max(data.highest)))
+            for name, data in load_tensors_data(cache).items()}
+
+
+def run_quantizer(fp32_path: Path, recipe: Recipe, ranges_cache: Path, output: Path, tail: list[str]) -> None:
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    excluded = list(recipe.excluded_nodes) + (tail if recipe.keep_output_tail_float else [])
+    logging.getLogger().setLevel(logging.ERROR)  # ORT logs "please pre-process" on every call
+    quantize_static(
+        str(fp32_path), str(output), None, quant_format=QuantFormat.QDQ, per_channel=recipe.per_channel,
+        activation_type=_ort_type(recipe.activation_type), weight_type=_ort_type(recipe.weight_type),
+        nodes_to_exclude=sorted(set(excluded)), calibrate_method=_ort_method(recipe.method),
+        reduce_range=recipe.reduce_range,
+        calibration_cache_path=str(ranges_cache),
+        extra_options={"ActivationSymmetric": recipe.symmetric_activations, "WeightSymmetric": True},
+    )
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What `nxport.int8` records, besides the recipe."""
+
+    calibration_sha256: str
+    calibration_samples: int
+    float_nodes: tuple[str, ...]
+
+
+def finalize(qmodel, fp32_model, recipe: Recipe, stamp: Stamp):
+    """Strip unused opset imports, restore names/doc_string/metadata, IR <= 9, record settings."""
+    import onnx
+    import onnxruntime
+
+    used = {node.domain for node in qmodel.graph.node}
+    kept = [op for op in qmodel.opset_import if op.domain in ("", "ai.onnx") or op.domain in used]
+    del qmodel.opset_import[:]
+    qmodel.opset_import.extend(kept)
+    qmodel.ir_version = min(qmodel.ir_version, fp32_model.ir_version, MAX_IR_VERSION)
+    qmodel.graph.doc_string = fp32_model.graph.doc_string
+    qmodel.graph.name = fp32_model.graph.name
+    for field_name in ("producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        setattr(qmodel, field_name, getattr(fp32_model, field_name))
+    _check_io_names(qmodel, fp32_model)
+    del qmodel.metadata_props[:]
+    for entry in fp32_model.metadata_props:
+        if entry.key != INT8_METADATA_KEY:
+            qmodel.metadata_props.add(key=entry.key, value=entry.value)
+    settings = {"recipe": recipe.to_dict(), "format": "QDQ", "onnxruntime": onnxruntime.__version__,
+                "calibration_sha256": stamp.calibration_sha256, "calibration_samples": stamp.calibration_samples,
+                "float_nodes": list(stamp.float_nodes)}
+    qmodel.metadata_props.add(key=INT8_METADATA_KEY, value=json.dumps(settings, sort_keys=True, separators=(",", ":")))
+    onnx.checker.check_model(qmodel, full_check=True)
+    return qmodel
+
+
+def _check_io_names(qmodel, fp32_model) -> None:
+    got = ([i.name for i in qmodel.graph.input], [o.name for o in qmodel.graph.output])
+    want = ([i.name for i in fp32_model.graph.input], [o.name for o in fp32_model.graph.output])
+    if got != want:  # ORT keeps them; a change would silently break the Nx post-processing
+        raise RuntimeError(f"quantization renamed the model's inputs/outputs: {got} != {want}")
+
+
+def read_int8_settings(model) -> dict:
+    for entry in model.metadata_props:
+        if entry.key == INT8_METADATA_KEY:
+            return json.loads(entry.value)
+    return {}

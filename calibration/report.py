@@ -1,0 +1,56 @@
+"""The calibration report: JSON beside the INT8 artifact, and the short human summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    directory: Path
+    name: str
+
+    @property
+    def onnx(self) -> Path:
+        return self.directory / f"{self.name}.int8.onnx"
+
+    @property
+    def report(self) -> Path:
+        return self.directory / f"{self.name}.int8.report.json"
+
+
+def headline(evaluation: dict, metric_name: str) -> dict:
+    """The numbers an acceptance check reads: the target metric is the worse of the two runtimes."""
+    by_runtime = evaluation
+    worst = min(r[metric_name] for r in by_runtime.values())
+    out = {metric_name: worst}
+    extra = "cosine_min" if metric_name == "cosine_mean" else "top5_overlap"
+    out[extra] = min(r[extra] for r in by_runtime.values())
+    return out
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2, sort_keys=True, default=str)
+
+
+def format_summary(report: dict, paths: OutputPaths) -> str:
+    metric = report["metric"]
+    ours, naive = report[metric], report.get("naive", {}).get(metric)
+    lines = [
+        f"int8       {paths.onnx}  ({report['size']['int8_bytes'] / 1e6:.1f} MB, size ratio {report['size_ratio']:.2f})",
+        f"recipe     {report['recipe']['name']} ({report['recipe']['method']}, per-channel={report['recipe']['per_channel']},"
+        f" act {report['recipe']['activation_type']}, weights {report['recipe']['weight_type']})",
+        f"float      {len(report['float_nodes'])} node(s) kept in float: "
+        + ", ".join(sorted(report['float_nodes'])[:4]) + (" ..." if len(report['float_nodes']) > 4 else ""),
+        f"accuracy   {metric} {ours:.4f} on {report['evaluation']['images']['source']} "
+        f"({report['evaluation']['samples']} samples)" + (f"; naive recipe {naive:.4f}" if naive is not None else ""),
+        f"speed      latency ratio int8/fp32 {report['latency_ratio']:.2f} (onnxruntime CPU, 1 thread)",
+        f"checks     {report['conformance']['verdict']}",
+    ]
+    if report["target"] is not None:
+        lines.append(f"target     {metric} >= {report['target']}: {'MET' if report['target_met'] else 'MISSED'}")
+    lines.append(f"report     {paths.report}")
+    lines += [f"next       {step}" for step in report["next_steps"]]
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Typed serving errors.
+
+`ArtifactError` is raised while loading (a CLI-time problem, exit code 2). `ApiError` and its
+subclasses are request-time problems; the app turns each into a TEI-style JSON body
+`{"error": "...", "error_type": "..."}` with the status code it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nxport.errors import NxportError
+
+
+class ArtifactError(NxportError):
+    """An ONNX file that cannot be served (unreadable, no Nx output kind, no doc_string...)."""
+
+
+class ApiError(Exception):
+    status = 500
+    error_type = "Backend"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict:
+        return {"error": self.message, "error_type": self.error_type}
+
+
+class ValidationError(ApiError):
+    """A request that parsed but asks for something the server cannot do (422)."""
+
+    status = 422
+    error_type = "Validation"
+
+
+class BadInputError(ApiError):
+    """Malformed JSON, bad base64, or bytes that are not an image (400)."""
+
+    status = 400
+    error_type = "Validation"
+
+
+class DecodeError(BadInputError):
+    error_type = "Decode"
+
+
+class EmptyInputError(BadInputError):
+    error_type = "Empty"
+
+
+class TooManyInputsError(ApiError):
+    status = 413
+    error_type = "Validation"
+
+
+class PayloadTooLargeError(ApiError):
+    status = 413
+    error_type = "PayloadTooLarge"
+
+
+class TokenizerError(ApiError):
+    """No text tower, or its tokenizer cannot be loaded (422)."""
+
+    status = 422
+    error_type = "Tokenizer"
+
+
+class UnauthorizedError(ApiError):
+    status = 401
+    error_type = "Unauthorized"
+
+
+class BackpressureError(ApiError):
+    status = 429
+    error_type = "Backpressure"
+
+
+class UnhealthyError(ApiError):
+    status = 503
+    error_type = "Unhealthy"
+
+
+class UnknownServedModelError(ValidationError):
+    def __init__(self, name: str, served: Iterable[str]):
+        from nxport.errors import close_matches
+
+        served = sorted(served)
+        hint = close_matches(name, served)
+        did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+        super().__init__(f"Unknown model {name!r}.{did_you_mean} This server serves: {', '.join(served)}")

@@ -1,0 +1,231 @@
+"""INT8 calibration on real weights and real photos (offline): the target, the artifact, the errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Calibration and evaluation come from different photos (and their crops/flips/scales). Both stereo
+# motorcycle views stay on the evaluation side so no scene leaks across. Evaluation holds photographs
+# only: a rendered graphic (matplotlib's "present") gets FP32 top-1 probabilities of 0.04 with
+# top-2 margins of 0.004, where agreement measures ties rather than quantization.
+CALIBRATION_PHOTOS = ("astronaut", "rocket", "flower", "camera", "coins", "immunohistochemistry")
+EVALUATION_PHOTOS = ("chelsea", "coffee", "grace_hopper", "motorcycle_left", "motorcycle_right", "china")
+
+
+def _photo(name: str) -> np.ndarray:
+    import matplotlib
+    import skimage.data as data
+    from PIL import Image
+
+    if name in ("china", "flower"):  # scikit-learn's two sample photographs
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    if name.startswith("motorcycle"):
+        return data.stereo_motorcycle()[0 if name.endswith("left") else 1]
+    if name in ("grace_hopper", "present"):
+        file = {"grace_hopper": "grace_hopper.jpg", "present": "Minduka_Present_Blue_Pack.png"}[name]
+        return np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" / file).convert("RGB"))
+    rgb = getattr(data, name)()
+    return np.stack([rgb] * 3, -1) if rgb.ndim == 2 else rgb[..., :3]
+
+
+def _write_variants(folder: Path, names, per_photo: int, seed: int) -> Path:
+    """Each photo plus random crops/flips/scales, as JPEG and PNG files (some in a subfolder)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name in names:
+        img = Image.fromarray(_photo(name))
+        for i in range(per_photo):
+            out = img
+            if i:
+                w, h = img.size
+                s = rng.uniform(0.5, 0.95)
+                x, y = int(rng.integers(0, w - int(w * s) + 1)), int(rng.integers(0, h - int(h * s) + 1))
+                out = img.crop((x, y, x + int(w * s), y + int(h * s)))
+                out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else out
+            sub = folder / ("more" if i % 2 else "")
+            sub.mkdir(parents=True, exist_ok=True)
+            out.save(sub / f"{name}_{i}.{'png' if i % 3 == 2 else 'jpg'}", quality=92)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def calib_dir(tmp_path_factory) -> Path:
+    return _write_variants(tmp_path_factory.mktemp("calib"), CALIBRATION_PHOTOS, 4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def eval_dir(tmp_path_factory) -> Path:
+    return _write_variants(tmp_path_factory.mktemp("eval"), EVALUATION_PHOTOS, 8, seed=100)
+
+
+@pytest.fixture(scope="module")
+def auto_result(lite0_artifact, calib_dir, eval_dir, tmp_path_factory):
+    from calibration import Augmentation, calibrate
+
+    return calibrate(lite0_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path_factory.mktemp("int8"),
+                     recipe="auto", target=0.97, augmentation=Augmentation(copies=1), progress=False)
+
+
+def test_real_weights_target_and_naive_side_by_side(auto_result):
+    report = auto_result.report
+    print("\nours", report["top1_agreement"], "naive", report["naive"]["top1_agreement"],
+          "size", report["size_ratio"], "latency", report["latency_ratio"], "float", len(report["float_nodes"]))
+    assert report["metric"] == "top1_agreement"
+    assert report["top1_agreement"] >= 0.97 and report["target_met"] is True
+    assert report["top1_agreement"] > report["naive"]["top1_agreement"]
+    # Meeting 0.97 keeps ~30% of the early and 20% of the late layers float on this model: 0.76 of FP32.
+    assert report["evaluation"]["samples"] == 48 and report["size_ratio"] < 0.8
+    assert report["latency_ratio"] > 0 and report["layers_hurting_most"]
+    on_disk = json.loads(auto_result.report_path.read_text())
+    assert on_disk["top1_agreement"] == report["top1_agreement"]
+
+
+def test_int8_artifact_passes_checker_and_keeps_identity(auto_result, lite0_artifact):
+    import onnx
+
+    import conventions
+    from calibration.quantize import read_int8_settings
+    from exporters.metadata import read_provenance
+
+    assert conventions.check(str(auto_result.onnx_path)).conformant
+    fp32, int8 = onnx.load(str(lite0_artifact)), onnx.load(str(auto_result.onnx_path))
+    assert [i.name for i in int8.graph.input] == ["image-"]
+    assert [o.name for o in int8.graph.output] == [o.name for o in fp32.graph.output]
+    assert int8.graph.doc_string == fp32.graph.doc_string and int8.ir_version <= 9
+    assert read_provenance(int8) == read_provenance(fp32)
+    settings = read_int8_settings(int8)
+    assert settings["calibration_sha256"] == auto_result.report["calibration"]["sha256"]
+    assert settings["recipe"]["name"] == auto_result.report["recipe"]["name"]
+    assert {op.domain for op in int8.opset_import} <= {"", "ai.onnx"}
+    assert any(n.op_type == "QuantizeLinear" for n in int8.graph.node)
+
+
+def test_softmax_stays_float(auto_result):
+    import onnx
+
+    model = onnx.load(str(auto_result.onnx_path))
+    producers = {o: n for n in model.graph.node for o in n.output}
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    assert len(softmax) == 1 and softmax[0].output[0] == model.graph.output[0].name
+    assert producers[softmax[0].input[0]].op_type not in ("DequantizeLinear",)
+    assert "/Softmax" in auto_result.report["float_nodes"]
+
+
+def test_entropy_ranges_differ_from_minmax(lite0_artifact, calib_dir, tmp_path):
+    from calibration.artifact import read_artifact
+    from calibration.quantize import collect_ranges, read_ranges
+    from calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
+    from calibration.recipes import CalibrationMethodName, Recipe
+
+    artifact, _ = read_artifact(lite0_artifact)
+    images = ImageSet.from_folder(calib_dir, max_images=3)
+
+    def reader():
+        return NxCalibrationReader(nx_tensors(images, artifact), "image-")
+
+    ranges = {}
+    for method in (CalibrationMethodName.MINMAX, CalibrationMethodName.ENTROPY):
+        work = tmp_path / method.value
+        work.mkdir()
+        ranges[method] = read_ranges(collect_ranges(lite0_artifact, reader, Recipe(method=method, histogram_bins=512), work))
+    minmax, entropy = ranges.values()
+    differ = [k for k in minmax if not np.allclose(minmax[k], entropy[k], rtol=1e-3)]
+    assert len(differ) > len(minmax) // 2
+
+
+def test_corrupt_files_are_skipped_and_counted(calib_dir, tmp_path):
+    import shutil
+
+    from calibration.reader import ImageSet
+
+    for path in sorted(calib_dir.glob("*.jpg"))[:2]:
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "empty.png").write_bytes(b"")
+    images = ImageSet.from_folder(tmp_path)
+    assert len(list(images.images())) == 2
+    summary = images.summary()
+    assert summary["skipped_undecodable"] == 2 and summary["decoded"] == 2
+    assert summary["skipped_files"] == ["broken.jpg", "sub/empty.png"]
+
+
+@pytest.mark.parametrize("content, error", [
+    ({}, "EmptyImageFolderError"),
+    ({"a.jpg": b"garbage", "b/c.png": b"\x89PNG broken", "notes.txt": b"x"}, "NoDecodableImagesError"),
+])
+def test_bad_image_folders_are_clear_typed_errors(lite0_artifact, tmp_path, content, error):
+    import calibration.errors as errors
+    from calibration import calibrate
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for rel, data in content.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    with pytest.raises(getattr(errors, error)) as info:
+        calibrate(lite0_artifact, folder, output_dir=tmp_path / "out", progress=False)
+    assert str(folder) in str(info.value) and "fix:" in str(info.value)
+    assert info.value.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def test_bad_models_and_existing_output(tmp_path, calib_dir, lite0_artifact, auto_result):
+    import onnx
+
+    from calibration import calibrate
+    from calibration.errors import ModelNotFoundError, NotAnNxArtifactError
+    from nxport.errors import OutputExistsError
+
+    with pytest.raises(ModelNotFoundError, match="missing.onnx"):
+        calibrate(tmp_path / "missing.onnx", calib_dir, output_dir=tmp_path)
+    model = onnx.load(str(lite0_artifact))
+    model.graph.doc_string = ""
+    onnx.save(model, str(tmp_path / "nodoc.onnx"))
+    with pytest.raises(NotAnNxArtifactError, match="doc_string"):
+        calibrate(tmp_path / "nodoc.onnx", calib_dir, output_dir=tmp_path)
+    with pytest.raises(OutputExistsError):
+        calibrate(lite0_artifact, calib_dir, output_dir=auto_result.onnx_path.parent)
+
+
+def test_cli_writes_both_files_and_fails_an_impossible_target(lite0_artifact, calib_dir, eval_dir, tmp_path):
+    out = tmp_path / "cli"
+    proc = subprocess.run(
+        [sys.executable, "-m", "calibration", str(lite0_artifact), "--images", str(calib_dir), "--eval-images",
+         str(eval_dir), "--output-dir", str(out), "--recipe", "default", "--target", "1.01", "--max-images", "4",
+         "--max-eval-images", "4", "--no-compare-naive", "--no-progress"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((out / "efficientnet_lite0.int8.report.json").read_text())
+    assert (out / "efficientnet_lite0.int8.onnx").is_file()
+    assert report["target_met"] is False and 0 < report["top1_agreement"] <= 1
+    assert {"size_ratio", "latency_ratio", "top5_overlap"} <= set(report)
+    assert "MISSED" in proc.stdout
+
+
+def test_embedding_artifact_reports_cosine(lite0_embedding_artifact, calib_dir, eval_dir, tmp_path):
+    import onnx
+
+    import conventions
+    from calibration import calibrate
+
+    result = calibrate(lite0_embedding_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path,
+                       max_images=6, max_eval_images=6, compare_naive=False, progress=False)
+    report = result.report
+    print("\nembedding cosine mean", report["cosine_mean"], "min", report["cosine_min"])
+    assert report["metric"] == "cosine_mean" and 0.5 < report["cosine_mean"] <= 1.0001
+    assert report["cosine_min"] <= report["cosine_mean"]
+    model = onnx.load(str(result.onnx_path))
+    tail = {n.op_type for n in model.graph.node if n.name in report["float_nodes"]}
+    assert tail & {"Div", "ReduceL2", "LpNormalization"}
+    assert conventions.check(model).conformant
