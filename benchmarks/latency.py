@@ -14,15 +14,9 @@ import numpy as np
 def ort_runner(model: bytes | str, input_name: str, x: np.ndarray, threads: int) -> Callable[[], None]:
     """One onnxruntime CPU session with exactly `threads` intra-op threads. Spinning is off: a
     spinning ORT worker would steal the core from the contender timed right after it."""
-    import onnxruntime as ort
+    from nxport.runtime import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    session = cpu_session(model, threads=threads, spinning=False)
     feed = {input_name: x}
     return lambda: session.run(None, feed)
 

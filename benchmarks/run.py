@@ -80,9 +80,9 @@ def warm_up_toolchain() -> None:
     import onnxsim
     import torch
 
-    import calibration
-    import conventions
-    import exporters
+    import calibration  # noqa: F401  (import cost paid before timing)
+    import conventions  # noqa: F401
+    import exporters  # noqa: F401
     from benchmarks.latency import ort_runner
 
     tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),

@@ -17,7 +17,7 @@ from calibration.errors import InvalidOptionError
 from calibration.quantize import INT8_METADATA_KEY
 from calibration.reader import ImageSet, nx_tensors
 from calibration.recipes import DEFAULT, NAIVE, Recipe
-from calibration.report import OutputPaths, format_summary, headline, to_json
+from calibration.report import format_summary, headline, int8_paths, to_json
 from calibration.sensitivity import layer_errors
 from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
 
@@ -40,7 +40,7 @@ class CalibrationResult:
         return self.report["target_met"]
 
     def summary(self) -> str:
-        return format_summary(self.report, OutputPaths(self.onnx_path.parent, self.onnx_path.name[:-len(".int8.onnx")]))
+        return format_summary(self.report, int8_paths(self.onnx_path.parent, self.onnx_path.name[:-len(".int8.onnx")]))
 
 
 def _check_options(recipe, target) -> float | None:
@@ -72,7 +72,7 @@ def calibrate(model_path, images, *, eval_images=None, output_dir, recipe: Recip
     started = time.perf_counter()
     target = _check_options(recipe, target)
     artifact, fp32_model = read_artifact(model_path)
-    paths = OutputPaths(Path(output_dir), name or artifact.name)
+    paths = int8_paths(Path(output_dir), name or artifact.name)
     refuse_existing([paths.onnx, paths.report], overwrite)
     calib = ImageSet.from_folder(images, max_images=max_images, seed=seed, augmentation=augmentation)
     calib.check_decodable()

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from calibration.augment import Augmentation
-from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName, Recipe
+from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName
 
 RECIPES = {"default": DEFAULT, "naive": NAIVE, "auto": "auto"}
 

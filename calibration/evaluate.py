@@ -19,15 +19,9 @@ RUNTIMES = ("ort_cpu", "simulated")
 
 
 def session(model: bytes | str, *, optimized: bool = True, threads: int | None = None):
-    import onnxruntime as ort
+    from nxport.runtime import cpu_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if not optimized:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return cpu_session(model, threads=threads, optimized=optimized)
 
 
 def first_output(sess, input_name: str, tensor: np.ndarray) -> np.ndarray:

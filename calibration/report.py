@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
+from nxport.atomic import ArtifactPaths
 
-@dataclass(frozen=True)
-class OutputPaths:
-    directory: Path
-    name: str
 
-    @property
-    def onnx(self) -> Path:
-        return self.directory / f"{self.name}.int8.onnx"
-
-    @property
-    def report(self) -> Path:
-        return self.directory / f"{self.name}.int8.report.json"
+def int8_paths(directory: Path, name: str) -> ArtifactPaths:
+    """OUT/<name>.int8.onnx and OUT/<name>.int8.report.json."""
+    return ArtifactPaths(Path(directory), f"{name}.int8")
 
 
 def headline(evaluation: dict, metric_name: str) -> dict:
@@ -35,7 +27,7 @@ def to_json(report: dict) -> str:
     return json.dumps(report, indent=2, sort_keys=True, default=str)
 
 
-def format_summary(report: dict, paths: OutputPaths) -> str:
+def format_summary(report: dict, paths: ArtifactPaths) -> str:
     metric = report["metric"]
     ours, naive = report[metric], report.get("naive", {}).get(metric)
     lines = [

@@ -98,13 +98,9 @@ def build_feeds(ctx: ModelContext, rgb) -> tuple[dict[str, np.ndarray], str | No
 
 
 def _session(ctx: ModelContext):
-    import onnxruntime as ort
+    from nxport.runtime import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3  # warnings about unused initializers are not findings
-    source = ctx.path if ctx.path is not None else ctx.model.SerializeToString()
-    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+    return cpu_session(ctx.path if ctx.path is not None else ctx.model.SerializeToString(), threads=1)
 
 
 def _error_line(exc: Exception) -> str:

@@ -27,9 +27,9 @@ from exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_prep
 from exporters.labels import read_labels_file, validate_labels
 from exporters.metadata import stamp
 from exporters.onnx_export import export_module, run_onnx, simplify
-from exporters.parity import classifier_parity, cosine, embedding_parity, nx_feeds, parity_photos, torch_outputs
+from exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos, torch_outputs
 from exporters.registry import register_task
-from exporters.report import ArtifactPaths, StageTimer, build_report
+from exporters.report import StageTimer, build_report
 from exporters.templates import TEMPLATES
 from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
 from nxport.errors import ConfigError, ParityError

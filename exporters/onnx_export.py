@@ -136,12 +136,9 @@ def simplify(model, feeds: list[dict], atol: float = 1e-5):
 
 
 def ort_session(model_or_bytes):
-    import onnxruntime as ort
+    from nxport.runtime import cpu_session
 
-    data = model_or_bytes if isinstance(model_or_bytes, bytes) else model_or_bytes.SerializeToString()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    return cpu_session(model_or_bytes if isinstance(model_or_bytes, bytes) else model_or_bytes.SerializeToString())
 
 
 def run_onnx(model_or_bytes, feeds: list[dict]) -> list[list[np.ndarray]]:

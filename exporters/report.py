@@ -9,6 +9,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nxport.atomic import ArtifactPaths  # noqa: F401  (re-exported: exporters name their outputs with it)
+
 
 class StageTimer:
     """Wall time per pipeline stage, for the report (never for pass/fail decisions)."""
@@ -23,20 +25,6 @@ class StageTimer:
             yield
         finally:
             self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
-
-
-@dataclass
-class ArtifactPaths:
-    directory: Path
-    name: str
-
-    @property
-    def onnx(self) -> Path:
-        return self.directory / f"{self.name}.onnx"
-
-    @property
-    def report(self) -> Path:
-        return self.directory / f"{self.name}.report.json"
 
 
 @dataclass

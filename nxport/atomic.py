@@ -6,9 +6,26 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from nxport.errors import OutputExistsError, UnwritablePathError
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """`<name>.onnx` and `<name>.report.json` side by side (INT8: name `<model>.int8`)."""
+
+    directory: Path
+    name: str
+
+    @property
+    def onnx(self) -> Path:
+        return self.directory / f"{self.name}.onnx"
+
+    @property
+    def report(self) -> Path:
+        return self.directory / f"{self.name}.report.json"
 
 
 def prepare_output_dir(directory: str | Path) -> Path:

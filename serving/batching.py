@@ -28,16 +28,10 @@ VERIFY_ATOL, VERIFY_RTOL = 1e-4, 1e-3
 
 
 def make_session(model_bytes: bytes, threads: int):
-    import onnxruntime as ort
+    from nxport.runtime import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
     # Decode threads share the cores: idle ORT workers must not spin on them.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return cpu_session(model_bytes, threads=threads, spinning=False)
 
 
 def dynamic_batch_variant(model, input_name: str):
