@@ -103,6 +103,7 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     stamp(model, norm, provenance)
     next_steps = [
         f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
+        f"nxport calibrate {paths.onnx} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",
         "upload the .onnx to Nx AI Manager (Add model -> ONNX); the means/vars travel in the file",
     ]
     return finish(model, paths, "classification", provenance, timer, next_steps)

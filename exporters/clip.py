@@ -25,7 +25,7 @@ from exporters.classification import INPUT_NAME, input_shape, provenance_of
 from exporters.clip_sources import ClipModel, load_hf_clip, load_open_clip
 from exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_preprocessing, validate_opset
 from exporters.labels import read_labels_file, validate_labels
-from exporters.metadata import stamp
+from exporters.metadata import read_provenance, stamp
 from exporters.onnx_export import export_module, run_onnx, simplify
 from exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos, torch_outputs
 from exporters.registry import register_task
@@ -267,8 +267,6 @@ def _finish_clip(models, paths, clip, pair, timer) -> ClipResult:
     with timer("check"):
         checks = {kind: check_conformance(blob) for kind, blob in data.items()}
     for kind, model in models.items():
-        from exporters.metadata import read_provenance
-
         report = build_report(model, data[kind], paths[kind], read_provenance(model)["task"],
                               read_provenance(model), checks[kind], {}, [])
         artifacts[kind] = {k: v for k, v in report.__dict__.items() if k not in ("timings_s", "next_steps")}

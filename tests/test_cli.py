@@ -1,0 +1,43 @@
+"""The one `nxport` command: every subcommand is wired to its library and fails with typed errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def nxport(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nxport", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("command,expected", [
+    (["export", "classification", "--help"], "--labels"),
+    (["export", "embedding", "--help"], "--pool"),
+    (["export", "preconfigured", "--help"], "registry name"),
+    (["export", "clip", "--help"], "--zero-shot"),
+    (["check", "--help"], "--json"),
+    (["calibrate", "--help"], "--eval-images"),
+    (["serve", "--help"], "--api-key"),
+    (["list-models", "--help"], "--templates"),
+])
+def test_every_subcommand_is_wired(command, expected):
+    proc = nxport(*command)
+    assert proc.returncode == 0 and expected in proc.stdout
+
+
+def test_bad_input_is_a_typed_error_not_a_traceback(tmp_path):
+    proc = nxport("export", "classification", "--model", "resnet181", "--random-init", "--output-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert "UnknownModelError" in proc.stderr and "resnet18" in proc.stderr and "Traceback" not in proc.stderr
+    proc = nxport("export", "classification", "--model", "resnet18", "--random-init", "--opset", "19",
+                  "--output-dir", str(tmp_path))
+    assert proc.returncode == 2 and "allowed: 11..18" in proc.stderr
+
+
+def test_check_subcommand_exit_codes(lite0_artifact, tmp_path):
+    assert nxport("check", str(lite0_artifact), "--no-runtime").returncode == 0
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    assert nxport("check", str(broken)).returncode == 2
