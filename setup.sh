@@ -10,3 +10,9 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+# The Nx reference runtime (onnxruntime 1.17, numpy < 2) in its own small environment, for
+# `python -m conventions FILE --reference-runtime`: it cannot share .venv's numpy 2.
+if [ ! -x .venv-nx-reference/bin/python ]; then
+  "$PYTHON" -m venv .venv-nx-reference
+fi
+.venv-nx-reference/bin/python -m pip install --quiet --disable-pip-version-check "onnxruntime==1.17.3" "numpy<2"

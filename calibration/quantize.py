@@ -118,10 +118,48 @@ class Stamp:
     float_nodes: tuple[str, ...]
 
 
+def dequantize_tail_inputs(qmodel, tail: set[str]) -> int:
+    """Feed the float tail (Softmax, L2 normalization) the float tensor itself, not a Q -> DQ copy.
+
+    ORT still quantizes the last Gemm/Conv's output when its consumer is excluded; 8-bit logits
+    shift every probability the Softmax produces. Returns how many Q/DQ pairs were bypassed.
+    """
+    producers = {out: n for n in qmodel.graph.node for out in n.output}
+    bypassed = 0
+    for node in qmodel.graph.node:
+        if node.name not in tail:
+            continue
+        for i, name in enumerate(node.input):
+            dq = producers.get(name)
+            q = producers.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[i] = q.input[0]
+                bypassed += 1
+    return bypassed
+
+
+def drop_dead_nodes(qmodel) -> None:
+    """Remove Q/DQ pairs bypassed above and constants orphaned by ORT's Conv+Clip fusion."""
+    used = {o.name for o in qmodel.graph.output}
+    keep = []
+    for node in reversed(list(qmodel.graph.node)):  # consumers first, so a dead Q after its DQ goes too
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear", "Constant") and not any(
+                o in used for o in node.output):
+            continue
+        keep.append(node)
+        used.update(node.input)
+    del qmodel.graph.node[:]
+    qmodel.graph.node.extend(reversed(keep))
+
+
 def finalize(qmodel, fp32_model, recipe: Recipe, stamp: Stamp):
     """Strip unused opset imports, restore names/doc_string/metadata, IR <= 9, record settings."""
     import onnx
     import onnxruntime
+
+    if recipe.keep_output_tail_float:
+        dequantize_tail_inputs(qmodel, set(output_tail_nodes(fp32_model)))
+    drop_dead_nodes(qmodel)
 
     used = {node.domain for node in qmodel.graph.node}
     kept = [op for op in qmodel.opset_import if op.domain in ("", "ai.onnx") or op.domain in used]

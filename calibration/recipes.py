@@ -25,13 +25,14 @@ class Recipe:
     per_channel: bool = True
     symmetric_activations: bool = False
     activation_type: QuantTypeName = QuantTypeName.UINT8
-    # uint8 weights avoid the int16 saturation of x86 AVX2 (non-VNNI) u8s8 kernels; int8 is what
-    # most NPUs want. Both are standard QuantizeLinear/DequantizeLinear (rule A4).
-    weight_type: QuantTypeName = QuantTypeName.UINT8
+    # int8 symmetric weights (zero point 0): what NPUs want, and what onnxruntime 1.17 (the Nx
+    # reference) can run per-channel; its QLinearConv refuses uint8 weights whose per-channel zero
+    # points differ. reduce_range below avoids the int16 saturation of non-VNNI AVX2 u8s8 kernels.
+    weight_type: QuantTypeName = QuantTypeName.INT8
     percentile: float = 99.999
     # 7-bit weights: x86 AVX2 without VNNI computes u8 x s8 products in int16 and saturates with full
     # 8-bit weights (onnxruntime's documented accuracy fix for non-VNNI CPUs).
-    reduce_range: bool = False
+    reduce_range: bool = True
     histogram_bins: int = 2048  # Entropy/Percentile; ORT's Entropy default (128) makes it equal MinMax
     keep_output_tail_float: bool = True  # Softmax / L2 normalization and the ops after the last Conv/Gemm
     excluded_nodes: tuple[str, ...] = field(default_factory=tuple)
@@ -55,10 +56,10 @@ class Recipe:
 
 # What users write by hand: MinMax, per-channel int8, nothing kept in float (the Softmax is quantized).
 NAIVE = Recipe(activation_type=QuantTypeName.INT8, weight_type=QuantTypeName.INT8, keep_output_tail_float=False,
-               name="naive")
+               reduce_range=False, name="naive")
 DEFAULT = Recipe()
 # What the automatic mode tries before keeping layers in float, in order.
 AUTO_BASES = (
-    Recipe(name="minmax-u8u8"),
-    Recipe(activation_type=QuantTypeName.INT8, weight_type=QuantTypeName.INT8, name="minmax-s8s8"),
+    Recipe(name="minmax-u8s8-7bit"),
+    Recipe(reduce_range=False, name="minmax-u8s8"),
 )

@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", action=argparse.BooleanOptionalAction, default=True,
                      help="run the model in onnxruntime on a real photo (default: on)")
     run.add_argument("--image", default=None, help="photo to feed (default: scikit-image's chelsea)")
+    run.add_argument("--reference-runtime", action="store_true",
+                     help="also run it in onnxruntime 1.17, the Nx reference runtime (./setup.sh installs it)")
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="image (Nx vision model) or text (CLIP text tower); default: detect")
     return parser
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     from nxport.errors import NxportError
 
     try:
-        report = check(args.model, runtime=args.runtime, image=args.image, profile=args.profile)
+        report = check(args.model, runtime=args.runtime, image=args.image, profile=args.profile,
+                       reference=args.reference_runtime)
     except NxportError as exc:  # e.g. an --image that does not decode: the user's input, exit 2
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

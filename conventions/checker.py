@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conventions import spec
 from conventions.context import PROFILES, build_context, load_source
 from conventions.findings import CheckReport, Finding, Level
 from conventions.registry import finding, run_rules
 
 
-def check(model, *, runtime: bool = True, image=None, profile: str | None = None) -> CheckReport:
+def check(model, *, runtime: bool = True, image=None, profile: str | None = None,
+          reference: bool = False) -> CheckReport:
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {PROFILES} (or None to detect it)")
     loaded = load_source(model)
@@ -29,7 +32,30 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
     report.findings, report.rules_checked = run_rules(ctx)
     if runtime:
         _runtime_stage(ctx, image, report)
+    if reference:
+        _reference_stage(ctx, image, report)
     return report
+
+
+def _reference_stage(ctx, image, report: CheckReport) -> None:
+    """The same feeds in onnxruntime 1.17 (the Nx reference) and in the installed onnxruntime."""
+    from conventions import runtime as rt
+    from conventions.reference_runtime import reference_findings
+    from nxport.runtime import cpu_session
+
+    rgb = rt.resolve_image(image)[0] if ctx.profile == "image" else None
+    feeds, reason = rt.build_feeds(ctx, rgb)
+    if reason:
+        return  # the runtime stage already reported why the model cannot be fed
+    data = ctx.model.SerializeToString() if ctx.path is None else Path(ctx.path).read_bytes()
+    try:
+        current = cpu_session(data, threads=1).run(None, feeds)
+    except Exception:  # the runtime stage reports a model the current onnxruntime cannot run
+        return
+    quantized = any(n.op_type == "QuantizeLinear" for n in ctx.model.graph.node)
+    findings, info = reference_findings(data, feeds, current, quantized)
+    report.findings.extend(findings)
+    report.runtime["reference"] = info
 
 
 def _runtime_stage(ctx, image, report: CheckReport) -> None:

@@ -83,8 +83,8 @@ def test_real_weights_target_and_naive_side_by_side(auto_result):
     assert report["metric"] == "top1_agreement"
     assert report["top1_agreement"] >= 0.97 and report["target_met"] is True
     assert report["top1_agreement"] > report["naive"]["top1_agreement"]
-    # Meeting 0.97 keeps ~30% of the early and 20% of the late layers float on this model: 0.76 of FP32.
-    assert report["evaluation"]["samples"] == 48 and report["size_ratio"] < 0.8
+    # Meeting 0.97 keeps early layers (few weights) float on this model: ~0.35 of FP32 bytes.
+    assert report["evaluation"]["samples"] == 48 and report["size_ratio"] < 0.5
     assert report["latency_ratio"] > 0 and report["layers_hurting_most"]
     on_disk = json.loads(auto_result.report_path.read_text())
     assert on_disk["top1_agreement"] == report["top1_agreement"]
