@@ -57,3 +57,13 @@ def lite0_embedding_artifact(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lite0_embedding_example_artifact(lite0_embedding_artifact) -> Path:
     return lite0_embedding_artifact
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_config() -> dict:
+    """A one-layer Hugging Face CLIPConfig: the real architecture family at test speed (random init)."""
+    return {"text_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                            "intermediate_size": 64, "max_position_embeddings": 77},
+            "vision_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                              "intermediate_size": 64, "image_size": 32, "patch_size": 16},
+            "projection_dim": 16}

@@ -45,15 +45,10 @@ def test_int8_artifact_runs_in_the_reference_runtime(lite0_artifact, tmp_path, p
     assert _reference(report)["ok"] is True
 
 
-def test_clip_text_tower_runs_in_the_reference_runtime(tmp_path):
+def test_clip_text_tower_runs_in_the_reference_runtime(tmp_path, tiny_clip_config):
     from exporters.clip import ClipConfig, export_clip
 
-    tiny = {"text_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                            "intermediate_size": 64, "max_position_embeddings": 77},
-            "vision_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                              "intermediate_size": 64, "image_size": 32, "patch_size": 16},
-            "projection_dim": 16}
-    result = export_clip(ClipConfig(model="t", source="hf", random_init=True, hf_config=tiny, output_dir=tmp_path))
+    result = export_clip(ClipConfig(model="t", source="hf", random_init=True, hf_config=tiny_clip_config, output_dir=tmp_path))
     report = conventions.check(result.paths["txt"], reference=True)
     assert report.profile == "text" and report.conformant, report.format_text()
     assert _reference(report)["max_abs_diff_vs_current"] <= 1e-4

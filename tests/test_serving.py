@@ -425,7 +425,7 @@ def test_int8_detection_and_unservable_artifacts(tmp_path, tiny_models):
         load_model(undocumented, Settings())
 
 
-def test_exported_clip_pair_serves_text_with_its_own_tokenizer(tmp_path, photos):
+def test_exported_clip_pair_serves_text_with_its_own_tokenizer(tmp_path, photos, tiny_clip_config):
     """The CLIP exporter's real output (pair + <name>_tokenizer/), served: text and image share one space."""
     import onnxruntime as ort
     import uvicorn
@@ -434,12 +434,7 @@ def test_exported_clip_pair_serves_text_with_its_own_tokenizer(tmp_path, photos)
     from exporters.clip_tokenizer import load_tokenizer
     from serving import Settings, create_app, load_models
 
-    tiny = {"text_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                            "intermediate_size": 64, "max_position_embeddings": 77},
-            "vision_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                              "intermediate_size": 64, "image_size": 32, "patch_size": 16},
-            "projection_dim": 16}
-    result = export_clip(ClipConfig(model="pair", source="hf", random_init=True, hf_config=tiny, output_dir=tmp_path))
+    result = export_clip(ClipConfig(model="pair", source="hf", random_init=True, hf_config=tiny_clip_config, output_dir=tmp_path))
     settings = Settings(models=(result.paths["img"], result.paths["txt"]), threads=1)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(load_models(settings.models, settings), settings),
