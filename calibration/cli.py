@@ -7,7 +7,6 @@ Exit codes: 0 done (and target met, if one was asked for), 1 target missed or a 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from calibration.augment import Augmentation
@@ -77,16 +76,8 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nxport.errors import NxportError
+    from nxport.cli import run_guarded
 
     parser = argparse.ArgumentParser(prog="python -m calibration", description="INT8 (QDQ) calibration of an Nx artifact")
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except NxportError as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: no partial artifact was left behind", file=sys.stderr)
-        return 130
+    return run_guarded(run, parser.parse_args(argv))

@@ -19,6 +19,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
 
 
+class Pool(str, enum.Enum):
+    CLS = "cls"  # the class token of a token sequence
+    MEAN = "mean"  # mean of the last hidden state (all tokens, or all spatial positions)
+    POOLER = "pooler"  # the model's own pooling (timm head with num_classes=0, HF pooler_output)
+    GEM = "gem"  # generalized mean over a feature map, exponent p
+
+
 class Activation(str, enum.Enum):
     SOFTMAX = "softmax"  # single-label: probabilities sum to 1
     SIGMOID = "sigmoid"  # multi-label: independent probabilities

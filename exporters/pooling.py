@@ -6,17 +6,10 @@ avg_pool2d whose kernel is read from the tensor at run time (which breaks ONNX e
 
 from __future__ import annotations
 
-import enum
-
 import torch
 from torch import nn
 
-
-class Pool(str, enum.Enum):
-    CLS = "cls"  # the class token of a token sequence
-    MEAN = "mean"  # mean of the last hidden state (all tokens, or all spatial positions)
-    POOLER = "pooler"  # the model's own pooling (timm head with num_classes=0, HF pooler_output)
-    GEM = "gem"  # generalized mean over a feature map, exponent p
+from exporters.config import Pool  # noqa: F401  (re-exported: the head and its names belong together)
 
 
 def pool_features(features: torch.Tensor, pool: Pool, gem_p: float = 3.0, eps: float = 1e-6) -> torch.Tensor:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from exporters.config import IMAGENET_MEAN, IMAGENET_STD, PreprocessingOverrides
-from exporters.pooling import Pool
+from exporters.config import Pool
 from nxport.errors import UnknownModelError
 
 HALF = (0.5, 0.5, 0.5)

@@ -29,11 +29,24 @@ def register_task(name: str, config_type: type, summary: str):
     return decorator
 
 
+BUILTIN_TASK_MODULES = ("exporters.classification", "exporters.embedding", "exporters.clip")
+
+
+def _load_builtin_tasks() -> None:
+    # Task modules register themselves on import; `import exporters` stays light, so load them here.
+    import importlib
+
+    for module in BUILTIN_TASK_MODULES:
+        importlib.import_module(module)
+
+
 def get_task(name: str) -> Task:
+    _load_builtin_tasks()
     if name not in _TASKS:
         raise UnknownModelError(name, _TASKS, kind="export task", fix=f"use one of: {', '.join(sorted(_TASKS))}")
     return _TASKS[name]
 
 
 def list_tasks() -> list[Task]:
+    _load_builtin_tasks()
     return [_TASKS[k] for k in sorted(_TASKS)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporters.config import IMAGENET_MEAN, IMAGENET_STD, PreprocessingOverrides
-from exporters.pooling import Pool
+from exporters.config import Pool
 from nxport.errors import ConfigError, close_matches
 
 HALF = (0.5, 0.5, 0.5)

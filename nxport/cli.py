@@ -82,7 +82,7 @@ def _run_classification(args) -> int:
 
 
 def _add_embedding(sub) -> None:
-    from exporters.pooling import Pool
+    from exporters.config import Pool
     from exporters.templates import TEMPLATES
 
     parser = sub.add_parser("embedding", help="backbone + pooling + L2 -> embedding-dim:D;norm:l2;pool:NAME")
@@ -125,7 +125,7 @@ def _run_embedding(args) -> int:
 
 
 def _add_preconfigured(sub) -> None:
-    from exporters.pooling import Pool
+    from exporters.config import Pool
 
     parser = sub.add_parser("preconfigured", help="a model from the registry (see `nxport list-models`)")
     parser.add_argument("model", help="registry name, e.g. facebook/dinov2-small")
@@ -286,8 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_guarded(args.run, args)
+
+
+def run_guarded(run, args) -> int:
+    """Typed errors become one clear stderr message and their exit code; Ctrl-C is exit 130."""
     try:
-        return args.run(args)
+        return run(args)
     except NxportError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return exc.exit_code
