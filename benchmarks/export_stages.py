@@ -30,7 +30,7 @@ def photo_feeds(input_name: str = BASELINE_INPUT) -> list[dict]:
     from conventions.normalization import Normalization
     from exporters.config import IMAGENET_MEAN, IMAGENET_STD
     from exporters.parity import nx_feeds
-    from nxport.images import sample_photos
+    from core.images import sample_photos
 
     norm = Normalization.from_unit_scale(IMAGENET_MEAN, IMAGENET_STD)
     return nx_feeds(sample_photos(), input_name, INPUT_SHAPE, norm)

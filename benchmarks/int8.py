@@ -16,7 +16,7 @@ def write_calibration_images(folder: Path, count: int, seed: int = 0) -> Path:
     """`count` JPEGs: the offline sample photos first, then seeded random crops of them."""
     from PIL import Image
 
-    from nxport.images import sample_photos
+    from core.images import sample_photos
 
     folder.mkdir(parents=True, exist_ok=True)
     photos, rng = sample_photos(), np.random.default_rng(seed)

@@ -14,7 +14,7 @@ import numpy as np
 def ort_runner(model: bytes | str, input_name: str, x: np.ndarray, threads: int) -> Callable[[], None]:
     """One onnxruntime CPU session with exactly `threads` intra-op threads. Spinning is off: a
     spinning ORT worker would steal the core from the contender timed right after it."""
-    from nxport.runtime import cpu_session
+    from core.sessions import cpu_session
 
     session = cpu_session(model, threads=threads, spinning=False)
     feed = {input_name: x}

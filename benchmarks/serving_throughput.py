@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def jpeg_payloads(count: int) -> list[bytes]:
     from PIL import Image
 
-    from nxport.images import sample_photos
+    from core.images import sample_photos
 
     photos = sample_photos()
     out = []

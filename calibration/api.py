@@ -19,7 +19,7 @@ from calibration.reader import ImageSet, nx_tensors
 from calibration.recipes import DEFAULT, NAIVE, Recipe
 from calibration.report import format_summary, headline, int8_paths, to_json
 from calibration.sensitivity import layer_errors
-from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
+from core.atomic import atomic_path, prepare_output_dir, refuse_existing
 
 DEFAULT_TARGET = 0.99  # top-1 agreement (classifiers) or mean cosine (embeddings)
 AUTO = "auto"
@@ -109,7 +109,7 @@ def _quantize(engine: Engine, recipe, target):
 def _conformance(data: bytes) -> dict:
     """The INT8 artifact must pass the checker like the FP32 one; a MUST finding is an error."""
     import conventions
-    from nxport.errors import ConformanceError
+    from core.errors import ConformanceError
 
     # reference=True: the INT8 graph must also run in onnxruntime 1.17, the Nx reference runtime,
     # whose QLinearConv refuses per-channel uint8 weights with unequal zero points.

@@ -76,8 +76,6 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nxport.cli import run_guarded
+    from core.guard import guarded_main
 
-    parser = argparse.ArgumentParser(prog="python -m calibration", description="INT8 (QDQ) calibration of an Nx artifact")
-    add_arguments(parser)
-    return run_guarded(run, parser.parse_args(argv))
+    return guarded_main("python -m calibration", "INT8 (QDQ) calibration of an Nx artifact", add_arguments, run, argv)

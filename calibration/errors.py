@@ -1,10 +1,10 @@
-"""Calibration's typed errors (subclasses of nxport.errors): each names the bad value and the fix."""
+"""Calibration's typed errors (subclasses of core.errors): each names the bad value and the fix."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from nxport.errors import ConfigError, NxportError
+from core.errors import ConfigError, NxportError
 
 
 class CalibrationError(NxportError):

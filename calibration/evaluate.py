@@ -19,7 +19,7 @@ RUNTIMES = ("ort_cpu", "simulated")
 
 
 def session(model: bytes | str, *, optimized: bool = True, threads: int | None = None):
-    from nxport.runtime import cpu_session
+    from core.sessions import cpu_session
 
     return cpu_session(model, threads=threads, optimized=optimized)
 

@@ -18,8 +18,8 @@ import numpy as np
 from calibration.augment import Augmentation, variants
 from calibration.errors import EmptyImageFolderError, InvalidOptionError, NoDecodableImagesError
 from conventions.nx_input import nx_preprocess
-from nxport.errors import ImageDecodeError
-from nxport.images import IMAGE_SUFFIXES, iter_image_files, load_image
+from core.errors import ImageDecodeError
+from core.images import IMAGE_SUFFIXES, iter_image_files, load_image
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The Nx conventions: the spec as data, and a checker for any ONNX file.
 
     report = conventions.check("model.onnx")          # CheckReport; report.conformant, report.exit_code
-    conventions.assert_conformant("model.onnx")       # raises nxport.errors.ConformanceError on a MUST
+    conventions.assert_conformant("model.onnx")       # raises core.errors.ConformanceError on a MUST
     python -m conventions model.onnx [--json]         # exits 0 conformant / 1 MUST failed / 2 unreadable
 
 `import conventions` stays light (the exporter imports conventions.names on every run): onnx is
@@ -37,7 +37,7 @@ def check(model: str | os.PathLike | bytes | onnx.ModelProto, *, runtime: bool =
 
 
 def assert_conformant(model, **kw) -> CheckReport:
-    """check(), then raise nxport.errors.ConformanceError listing every MUST finding."""
+    """check(), then raise core.errors.ConformanceError listing every MUST finding."""
     from conventions.checker import assert_conformant as _assert_conformant
 
     return _assert_conformant(model, **kw)
@@ -45,6 +45,6 @@ def assert_conformant(model, **kw) -> CheckReport:
 
 def list_rules(pattern: str = "*", profile: str | None = None):
     """Registered rule checks whose id or function name matches `pattern` (e.g. 'B*')."""
-    from conventions.registry import list_rules as _list_rules
+    from conventions.rulebook import list_rules as _list_rules
 
     return _list_rules(pattern, profile)

@@ -1,60 +1,7 @@
-"""python -m conventions FILE.onnx [--json] [--image PATH] [--no-runtime] [--profile image|text]
+"""python -m conventions FILE.onnx [--json] [--image PATH] [--no-runtime] [--profile image|text]"""
 
-Exit code: 0 conformant, 1 a MUST rule failed, 2 unreadable file (or a bad --image).
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
 import sys
 
-from conventions.context import PROFILES
+from conventions.cli import main
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m conventions",
-                                     description="Check an ONNX file against the Nx conventions.")
-    parser.add_argument("model", help="path to the .onnx file")
-    output = parser.add_argument_group("output")
-    output.add_argument("--json", action="store_true", help="print the full report as JSON")
-    run = parser.add_argument_group("runtime stage")
-    run.add_argument("--runtime", action=argparse.BooleanOptionalAction, default=True,
-                     help="run the model in onnxruntime on a real photo (default: on)")
-    run.add_argument("--image", default=None, help="photo to feed (default: scikit-image's chelsea)")
-    run.add_argument("--reference-runtime", action="store_true",
-                     help="also run it in onnxruntime 1.17, the Nx reference runtime (./setup.sh installs it)")
-    parser.add_argument("--profile", choices=PROFILES, default=None,
-                        help="image (Nx vision model) or text (CLIP text tower); default: detect")
-    return parser
-
-
-def _next_step(report) -> str:
-    if not report.readable:
-        return "next: pass a valid .onnx file"
-    if report.conformant:
-        return "next: upload the artifact to Nx (SHOULD/INFO lines above are advice)"
-    return "next: apply each MUST fix above, re-export, and run this check again"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from conventions.checker import check
-    from nxport.errors import NxportError
-
-    try:
-        report = check(args.model, runtime=args.runtime, image=args.image, profile=args.profile,
-                       reference=args.reference_runtime)
-    except NxportError as exc:  # e.g. an --image that does not decode: the user's input, exit 2
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.format_text())
-        print(_next_step(report))
-    return report.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main())

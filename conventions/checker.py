@@ -7,7 +7,8 @@ from pathlib import Path
 from conventions import spec
 from conventions.context import PROFILES, build_context, load_source
 from conventions.findings import CheckReport, Finding, Level
-from conventions.registry import finding, run_rules
+from conventions.registry import finding
+from conventions.rulebook import run_rules
 
 
 def check(model, *, runtime: bool = True, image=None, profile: str | None = None,
@@ -41,7 +42,7 @@ def _reference_stage(ctx, image, report: CheckReport) -> None:
     """The same feeds in onnxruntime 1.17 (the Nx reference) and in the installed onnxruntime."""
     from conventions import runtime as rt
     from conventions.reference_runtime import reference_findings
-    from nxport.runtime import cpu_session
+    from core.sessions import cpu_session
 
     rgb = rt.resolve_image(image)[0] if ctx.profile == "image" else None
     feeds, reason = rt.build_feeds(ctx, rgb)
@@ -60,7 +61,7 @@ def _reference_stage(ctx, image, report: CheckReport) -> None:
 
 def _runtime_stage(ctx, image, report: CheckReport) -> None:
     from conventions import runtime as rt
-    from nxport.errors import NxportError
+    from core.errors import NxportError
 
     try:
         result = rt.run(ctx, image)
@@ -82,7 +83,7 @@ def must_summary(findings: list[Finding]) -> str:
 
 
 def assert_conformant(model, **kw) -> CheckReport:
-    from nxport.errors import ConformanceError
+    from core.errors import ConformanceError
 
     report = check(model, **kw)
     if not report.conformant:

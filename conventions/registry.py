@@ -2,12 +2,12 @@
 
 A rule function takes a ModelContext and returns (or yields) Findings. Several functions may
 report the same rule id (the image and text profiles check B4 differently); the registry key is the
-function name, so listing and testing stay one-entry-per-check.
+function name, so listing and testing stay one-entry-per-check. The registry never imports the rule
+modules (they import it); conventions.rulebook loads them and runs them.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -54,41 +54,6 @@ def finding(rule_id: str, message: str, *, level: Level | None = None, fix: str 
     return Finding(rule_id, level or Level(data["level"]), message, fix or data["fix"])
 
 
-def list_rules(pattern: str = "*", profile: str | None = None) -> list[Rule]:
-    """Registered rules whose id or function name matches `pattern` (fnmatch), in registration order."""
-    _ensure_loaded()
-    return [
-        r
-        for r in _RULES.values()
-        if (fnmatch.fnmatch(r.rule_id, pattern) or fnmatch.fnmatch(r.name, pattern))
-        and (profile is None or profile in r.profiles)
-    ]
-
-
-def run_rule(r: Rule, ctx: ModelContext) -> list[Finding]:
-    try:
-        return list(r.fn(ctx) or ())
-    except Exception as exc:  # a crashing rule is a finding about this model, never a traceback
-        return [
-            finding(
-                r.rule_id,
-                f"could not be checked: {r.name} raised {type(exc).__name__}: {exc}",
-                fix="the model has a structure the checker did not expect; verify the rule by hand "
-                "and report the model to the nxport maintainers",
-            )
-        ]
-
-
-def run_rules(ctx: ModelContext) -> tuple[list[Finding], list[str]]:
-    findings: list[Finding] = []
-    checked: list[str] = []
-    for r in list_rules(profile=ctx.profile):
-        findings.extend(run_rule(r, ctx))
-        if r.rule_id not in checked:
-            checked.append(r.rule_id)
-    return findings, checked
-
-
-def _ensure_loaded() -> None:
-    # Rule modules register themselves on import; importing here keeps `import conventions` light.
-    import conventions.rules  # noqa: F401
+def registered_rules() -> list[Rule]:
+    """Rules registered so far, in registration order (conventions.rulebook imports every family)."""
+    return list(_RULES.values())

@@ -45,7 +45,7 @@ def resolve_image(image) -> tuple[object, str]:
 
         return skimage.data.chelsea(), "skimage.data.chelsea()"
     if isinstance(image, (str, Path)):
-        from nxport.images import load_image
+        from core.images import load_image
 
         return load_image(image), str(image)  # ImageDecodeError names the file: a user error, not a finding
     if isinstance(image, np.ndarray):
@@ -98,7 +98,7 @@ def build_feeds(ctx: ModelContext, rgb) -> tuple[dict[str, np.ndarray], str | No
 
 
 def _session(ctx: ModelContext):
-    from nxport.runtime import cpu_session
+    from core.sessions import cpu_session
 
     return cpu_session(ctx.path if ctx.path is not None else ctx.model.SerializeToString(), threads=1)
 

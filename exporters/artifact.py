@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporters.report import ArtifactPaths, ExportReport, build_report
-from nxport.atomic import atomic_path
-from nxport.errors import ConformanceError
+from core.atomic import atomic_path
+from core.errors import ConformanceError
 
 
 @dataclass

@@ -21,7 +21,7 @@ from exporters.report import ArtifactPaths, StageTimer
 from exporters.timm_source import LoadedModel, load_timm_model
 from conventions.names import format_scores_name
 from conventions.normalization import Normalization
-from nxport.atomic import prepare_output_dir, refuse_existing
+from core.atomic import prepare_output_dir, refuse_existing
 
 INPUT_NAME = "image-"  # rule B2
 
@@ -51,7 +51,7 @@ def provenance_of(task: str, source: dict, weights: dict, pre: Preprocessing, op
     import onnx
     import torch
 
-    from nxport import __version__
+    from core import __version__
 
     norm = Normalization.from_unit_scale(pre.mean, pre.std)
     return {

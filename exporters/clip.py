@@ -31,8 +31,8 @@ from exporters.parity import classifier_parity, embedding_parity, nx_feeds, pari
 from exporters.registry import register_task
 from exporters.report import StageTimer, build_report
 from exporters.templates import TEMPLATES
-from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
-from nxport.errors import ConfigError, ParityError
+from core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from core.errors import ConfigError, ParityError
 
 TEXT_INPUT = "tokens-"
 DEFAULT_TEMPLATES = ("a photo of a {}.",)

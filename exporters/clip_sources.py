@@ -15,7 +15,7 @@ from exporters.config import PreprocessingOverrides
 from exporters.pooling import l2_normalize
 from exporters.timm_source import hub_reachable
 from exporters.weights import locate_weights, read_state_dict
-from nxport.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
+from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
 
 def _features(output) -> torch.Tensor:
@@ -176,7 +176,7 @@ def _register_config(open_clip, config_name: str) -> str:
         open_clip.add_model_config(path)
         return path.stem
     if config_name not in open_clip.list_models():
-        from nxport.errors import UnknownModelError
+        from core.errors import UnknownModelError
 
         raise UnknownModelError(config_name, open_clip.list_models(), kind="open_clip model config",
                                 fix="pass a name from open_clip.list_models() or a JSON config file")

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from nxport.errors import ConfigError
+from core.errors import ConfigError
 
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 11, 18, 17  # rule A1: <= 18 hard cap, 17 what Nx tests
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

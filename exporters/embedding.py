@@ -33,8 +33,8 @@ from exporters.pooling import EmbeddingModel, Pool, allowed_pools
 from exporters.random_init import recalibrate_batchnorm
 from exporters.registry import register_task
 from exporters.report import ArtifactPaths, StageTimer
-from nxport.atomic import prepare_output_dir, refuse_existing
-from nxport.errors import ConfigError, UnknownModelError
+from core.atomic import prepare_output_dir, refuse_existing
+from core.errors import ConfigError, UnknownModelError
 
 
 class Source(str, enum.Enum):
@@ -187,7 +187,7 @@ def _isc_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
     from exporters.isc import IscDescriptor, load_isc_weights, read_isc_checkpoint
     from exporters.timm_source import check_model_name
     from exporters.weights import sha256_of
-    from nxport.errors import WeightsUnavailableError
+    from core.errors import WeightsUnavailableError
 
     if config.weights is None and not config.random_init:
         raise WeightsUnavailableError("The isc21 head needs a checkpoint in the ISC21 descriptor layout",

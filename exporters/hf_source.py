@@ -12,7 +12,7 @@ from torch import nn
 from exporters.config import PreprocessingOverrides
 from exporters.timm_source import hub_reachable
 from exporters.weights import locate_weights
-from nxport.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
+from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
 SUPPORTED_MODEL_TYPES = ("vit", "deit", "beit", "convnext", "convnextv2", "swin", "swinv2", "dinov2",
                          "data2vec-vision", "vit_mae", "clip_vision_model")

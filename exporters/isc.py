@@ -17,7 +17,7 @@ from torch import nn
 
 from exporters.pooling import Pool, l2_normalize, pool_features
 from exporters.weights import locate_weights
-from nxport.errors import WeightsError
+from core.errors import WeightsError
 
 
 class IscDescriptor(nn.Module):

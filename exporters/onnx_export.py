@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from exporters.config import MAX_OPSET
-from nxport.errors import ExportError
+from core.errors import ExportError
 
 MAX_IR_VERSION = 9  # rule A2
 FUSED_ATTENTION_MIN_OPSET = 14  # scaled_dot_product_attention has no symbolic below 14
@@ -108,7 +108,7 @@ def make_reproducible(model):
     for node in model.graph.node:
         node.doc_string = ""
     model.producer_name = "nxport"
-    from nxport import __version__
+    from core import __version__
 
     model.producer_version = __version__
     return model
@@ -136,7 +136,7 @@ def simplify(model, feeds: list[dict], atol: float = 1e-5):
 
 
 def ort_session(model_or_bytes):
-    from nxport.runtime import cpu_session
+    from core.sessions import cpu_session
 
     return cpu_session(model_or_bytes if isinstance(model_or_bytes, bytes) else model_or_bytes.SerializeToString())
 

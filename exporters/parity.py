@@ -10,8 +10,8 @@ import numpy as np
 from conventions.normalization import Normalization
 from conventions.nx_input import InputLayout, nx_preprocess
 from exporters.onnx_export import run_onnx
-from nxport.errors import ParityError
-from nxport.images import Photo, iter_image_files, iter_photos, sample_photos
+from core.errors import ParityError
+from core.images import Photo, iter_image_files, iter_photos, sample_photos
 
 
 def parity_photos(folder: Path | None) -> list[Photo]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from exporters.config import IMAGENET_MEAN, IMAGENET_STD, PreprocessingOverrides
 from exporters.config import Pool
-from nxport.errors import UnknownModelError
+from core.errors import UnknownModelError
 
 HALF = (0.5, 0.5, 0.5)
 

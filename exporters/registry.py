@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nxport.errors import UnknownModelError
+from core.errors import UnknownModelError
 
 
 @dataclass(frozen=True)

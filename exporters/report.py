@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nxport.atomic import ArtifactPaths  # noqa: F401  (re-exported: exporters name their outputs with it)
+from core.atomic import ArtifactPaths  # noqa: F401  (re-exported: exporters name their outputs with it)
 
 
 class StageTimer:

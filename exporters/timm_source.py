@@ -11,7 +11,7 @@ from torch import nn
 
 from exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg
 from exporters.weights import WeightsFile, locate_weights, match_state_dict, read_state_dict
-from nxport.errors import ConfigError, UnknownModelError, WeightsError, WeightsUnavailableError
+from core.errors import ConfigError, UnknownModelError, WeightsError, WeightsUnavailableError
 
 HUB_HOST = "huggingface.co"
 

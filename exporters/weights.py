@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from nxport.errors import WeightsError
+from core.errors import WeightsError
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 # Checked in this order inside a Hugging Face / timm-hub style directory.

@@ -1,11 +1,16 @@
-"""nxport: timm / Hugging Face vision models -> Nx-conformant ONNX artifacts.
+"""nxport: timm / Hugging Face / open_clip vision models -> Nx-conformant ONNX artifacts.
 
-The architecture is the top-level layout:
+The architecture is the top-level layout, lowest layer first (a layer imports only those below it):
 
+* ``core/``        plumbing: typed errors, images, atomic writes, onnxruntime sessions, the error guard
+* ``conventions/`` the Nx contract (what an artifact promises), the spec as data, the checker
 * ``exporters/``   per-task exporters (classification, embeddings, CLIP)
-* ``conventions/`` the Nx requirements spec as data, and the checker
 * ``calibration/`` INT8 calibration that measures what it costs
-* ``nxport/``      shared plumbing (errors, images, atomic writes) and the CLI
+* ``serving/``     the HTTP server
+* ``nxport/``      the CLI, composed of each package's add_arguments / run
+* ``benchmarks/``  measurements of all of the above
 """
 
-__version__ = "0.1.0"
+from core import __version__
+
+__all__ = ["__version__"]

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nxport.errors import NxportError
+from core.guard import run_guarded
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -194,27 +194,13 @@ def _run_clip(args) -> int:
     return 0
 
 
-def _add_calibration(parser: argparse.ArgumentParser) -> None:
-    from calibration.cli import add_arguments, run
+def _compose(parser: argparse.ArgumentParser, package_cli: str) -> None:
+    """A subcommand is a package's own CLI: its add_arguments and run, so flags cannot drift."""
+    import importlib
 
-    add_arguments(parser)
-    parser.set_defaults(run=run)
-
-
-def _add_serving(parser: argparse.ArgumentParser) -> None:
-    from serving.cli import add_arguments, run
-
-    add_arguments(parser)
-    parser.set_defaults(run=run)
-
-
-def _run_check(args) -> int:
-    from conventions.__main__ import main as check_main
-
-    forwarded = [str(args.file)] + (["--json"] if args.json else []) + (["--no-runtime"] if not args.runtime else [])
-    if args.image:
-        forwarded += ["--image", str(args.image)]
-    return check_main(forwarded)
+    module = importlib.import_module(package_cli)
+    module.add_arguments(parser)
+    parser.set_defaults(run=module.run)
 
 
 def _run_list_models(args) -> int:
@@ -251,7 +237,7 @@ def _run_show_model(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nxport import __version__
+    from core import __version__
 
     parser = argparse.ArgumentParser(prog="nxport", description="Nx-conformant ONNX artifacts from vision models")
     parser.add_argument("--version", action="version", version=f"nxport {__version__}")
@@ -262,16 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embedding(tasks)
     _add_preconfigured(tasks)
     _add_clip(tasks)
-    check = commands.add_parser("check", help="check any ONNX file against the Nx conventions")
-    check.add_argument("file", type=Path)
-    check.add_argument("--json", action="store_true")
-    check.add_argument("--image", type=Path, help="photo for the runtime run (default: a real cat photo)")
-    check.add_argument("--runtime", action=argparse.BooleanOptionalAction, default=True)
-    check.set_defaults(run=_run_check)
-    calibrate = commands.add_parser("calibrate", help="INT8 (QDQ) calibration of an artifact, with its accuracy cost")
-    _add_calibration(calibrate)
-    serve = commands.add_parser("serve", help="serve artifacts over HTTP (/embed, /classify, /info, /health)")
-    _add_serving(serve)
+    _compose(commands.add_parser("check", help="check any ONNX file against the Nx conventions"), "conventions.cli")
+    _compose(commands.add_parser("calibrate", help="INT8 (QDQ) calibration of an artifact, with its accuracy cost"),
+             "calibration.cli")
+    _compose(commands.add_parser("serve", help="serve artifacts over HTTP (/embed, /classify, /info, /health)"),
+             "serving.cli")
     listing = commands.add_parser("list-models", help="preconfigured models (or --timm architectures)")
     listing.add_argument("pattern", nargs="?", help="shell-style, e.g. 'facebook/*' or 'resnet*'")
     listing.add_argument("--task", choices=["classification", "embedding"])
@@ -287,18 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_guarded(args.run, args)
-
-
-def run_guarded(run, args) -> int:
-    """Typed errors become one clear stderr message and their exit code; Ctrl-C is exit 130."""
-    try:
-        return run(args)
-    except NxportError as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: no partial artifact was left behind", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ def info(runtime: Runtime) -> dict:
 
 
 def _version() -> str:
-    from nxport import __version__
+    from core import __version__
 
     return f"nxport {__version__}"
 

@@ -28,7 +28,7 @@ VERIFY_ATOL, VERIFY_RTOL = 1e-4, 1e-3
 
 
 def make_session(model_bytes: bytes, threads: int):
-    from nxport.runtime import cpu_session
+    from core.sessions import cpu_session
 
     # Decode threads share the cores: idle ORT workers must not spin on them.
     return cpu_session(model_bytes, threads=threads, spinning=False)

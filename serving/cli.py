@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
-from nxport.errors import MissingDependencyError, NxportError
+from core.errors import MissingDependencyError
 from serving.settings import OPTIONS, BatchingMode, Settings, resolve_settings
 
 GROUPS = {
@@ -76,18 +75,14 @@ def serve(settings: Settings) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Entry point for `nxport serve`: typed errors -> message on stderr and their exit code."""
-    try:
-        settings = resolve_settings({k: v for k, v in vars(args).items() if k != "run"})
-        _configure_logging(settings.log_level)
-        _require_server_packages()
-        return serve(settings)
-    except NxportError as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    """`nxport serve` / `python -m serving` (both under core.guard's error guard)."""
+    settings = resolve_settings({k: v for k, v in vars(args).items() if k != "run"})
+    _configure_logging(settings.log_level)
+    _require_server_packages()
+    return serve(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
+    from core.guard import run_guarded
+
+    return run_guarded(run, build_parser().parse_args(argv))

@@ -2,7 +2,7 @@
 
 An image input is base64 (standard or URL-safe alphabet, padding optional) or a `data:` URL with
 `;base64`. The header's declared size is checked against the pixel limit before a single pixel is
-decoded (decompression bombs); then `nxport.images.load_image` gives an EXIF-upright RGB image
+decoded (decompression bombs); then `core.images.load_image` gives an EXIF-upright RGB image
 (alpha composited on white, gray expanded) and `conventions.nx_input.nx_preprocess` feeds it
 exactly as the Nx runtime does.
 """
@@ -69,8 +69,8 @@ def check_pixels(data: bytes, index: int, max_pixels: int) -> None:
 
 def decode_image(value: str, index: int, max_pixels: int):
     """-> upright RGB PIL image."""
-    from nxport.errors import ImageDecodeError
-    from nxport.images import load_image
+    from core.errors import ImageDecodeError
+    from core.images import load_image
 
     data = image_bytes(value, index)
     check_pixels(data, index, max_pixels)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from pathlib import Path
 
-from nxport.errors import ConfigError
+from core.errors import ConfigError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 

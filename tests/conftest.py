@@ -24,7 +24,7 @@ def lite0_weights() -> str:
 
 @pytest.fixture(scope="session")
 def photos() -> dict:
-    from nxport.images import sample_photos
+    from core.images import sample_photos
 
     return {p.name: p.rgb for p in sample_photos()}
 

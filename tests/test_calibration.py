@@ -184,7 +184,7 @@ def test_bad_models_and_existing_output(tmp_path, calib_dir, lite0_artifact, aut
 
     from calibration import calibrate
     from calibration.errors import ModelNotFoundError, NotAnNxArtifactError
-    from nxport.errors import OutputExistsError
+    from core.errors import OutputExistsError
 
     with pytest.raises(ModelNotFoundError, match="missing.onnx"):
         calibrate(tmp_path / "missing.onnx", calib_dir, output_dir=tmp_path)

@@ -18,7 +18,7 @@ from conventions.normalization import parse_doc_string
 from conventions.nx_input import InputLayout, nx_preprocess
 from exporters.clip import ClipConfig, export_clip
 from exporters.clip_tokenizer import ClipTokenizer, load_tokenizer
-from nxport.errors import ConfigError, InvalidClassNameError, OutputExistsError, ParityError
+from core.errors import ConfigError, InvalidClassNameError, OutputExistsError, ParityError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_HF = {

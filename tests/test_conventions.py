@@ -16,9 +16,9 @@ from onnx import helper, numpy_helper
 
 import conventions
 from conventions import Level
-from conventions.registry import list_rules
+from conventions.rulebook import list_rules
 from conventions.spec import load_spec, sclblonnx_ops
-from nxport.errors import ConformanceError
+from core.errors import ConformanceError
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGENET_DOC = '{"means":[123.675,116.28,103.53],"vars":[58.395,57.12,57.375]}'

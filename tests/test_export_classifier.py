@@ -17,7 +17,7 @@ from conventions.normalization import parse_doc_string
 from conventions.nx_input import InputLayout, nx_preprocess
 from exporters import ClassifierConfig, export_classifier
 from exporters.metadata import read_provenance
-from nxport.errors import (
+from core.errors import (
     ConfigError,
     InvalidClassNameError,
     LabelCountError,

@@ -18,7 +18,7 @@ import conventions
 from exporters import PresetOverrides, export_preconfigured, get_model_spec, list_models
 from exporters.metadata import read_provenance
 from exporters.preconfigured import config_for
-from nxport.errors import UnknownModelError
+from core.errors import UnknownModelError
 
 IMAGENET_0_255 = {"means": [123.675, 116.28, 103.53], "vars": [58.395, 57.12, 57.375]}
 HALF_0_255 = {"means": [127.5] * 3, "vars": [127.5] * 3}

@@ -74,7 +74,7 @@ def direct_run(artifact: Path, data: bytes) -> np.ndarray:
 
     from conventions.normalization import parse_doc_string
     from conventions.nx_input import InputLayout, nx_preprocess
-    from nxport.images import load_image
+    from core.images import load_image
 
     model = onnx.load(str(artifact))
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
@@ -381,7 +381,7 @@ def test_graph_that_cannot_batch_falls_back_to_per_image(aux_server, tiny_models
 # ---------------------------------------------------------------- no server
 
 def test_settings_precedence_cli_over_env_over_default():
-    from nxport.errors import ConfigError
+    from core.errors import ConfigError
     from serving.settings import BatchingMode, resolve_settings
 
     env = {"NXPORT_MODELS": "a.onnx,b.onnx", "NXPORT_MAX_BATCH": "4", "NXPORT_PORT": "9000",

@@ -10,7 +10,7 @@ import torch
 from exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg, resolve_preprocessing
 from exporters.timm_source import load_timm_model
 from exporters.weights import locate_weights
-from nxport.errors import ConfigError, WeightsError
+from core.errors import ConfigError, WeightsError
 
 
 def test_precedence_explicit_over_weights_config_over_model_over_default():

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nxport.errors import OutputExistsError, UnwritablePathError
+from core.errors import OutputExistsError, UnwritablePathError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nxport.errors import ImageDecodeError, NxportError
+from core.errors import ImageDecodeError, NxportError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
