@@ -1,4 +1,4 @@
-"""What calibration needs to know about an FP32 artifact, read from the artifact itself."""
+"""What calibration needs to know about an FP32 artifact: its contract (conventions.contract)."""
 
 from __future__ import annotations
 
@@ -6,59 +6,58 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibration.errors import ModelNotFoundError, NotAnNxArtifactError
-from conventions.names import parse_output_name
-from conventions.normalization import DocStringError, Normalization, parse_doc_string
+from conventions.contract import Contract, OutputKind, read_contract
+from conventions.normalization import Normalization
 from conventions.nx_input import InputLayout
 
-IMAGE_INPUT = "image-"
+# What calibration measures: agreement of class scores, or cosine of embeddings.
+CALIBRATABLE_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING)
 
 
 @dataclass(frozen=True)
 class Artifact:
     path: Path
-    input_name: str
-    input_shape: tuple[int, ...]
-    layout: InputLayout
-    normalization: Normalization
-    output_names: tuple[str, ...]
-    kind: str  # "scores", "embedding" or another output kind
+    contract: Contract
 
     @property
     def name(self) -> str:
         return self.path.stem
 
     @property
+    def input_name(self) -> str:
+        return self.contract.input.name
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.contract.input_shape
+
+    @property
+    def layout(self) -> InputLayout:
+        return self.contract.layout
+
+    @property
+    def normalization(self) -> Normalization:
+        return self.contract.normalization
+
+    @property
+    def kind(self) -> str:
+        return self.contract.kind.value
+
+    @property
     def is_embedding(self) -> bool:
-        return self.kind == "embedding"
-
-
-def load_model(path: Path):
-    import onnx
-
-    try:
-        return onnx.load(str(path))
-    except Exception as exc:  # protobuf raises several types for non-ONNX bytes
-        raise NotAnNxArtifactError(path, f"not a readable ONNX file ({type(exc).__name__})") from exc
+        return self.contract.kind is OutputKind.EMBEDDING
 
 
 def read_artifact(path: str | Path):
-    """-> (Artifact, onnx.ModelProto). Refuses files that do not carry the Nx input contract."""
+    """-> (Artifact, onnx.ModelProto). Refuses exactly what the checker's MUST rules refuse
+    (ArtifactContractError with their rule ids), plus artifacts that are already INT8 (F3)."""
+    import onnx
+
     path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(path)
-    model = load_model(path)
-    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    image = [i for i in inputs if i.name == IMAGE_INPUT]
-    if not image:
-        raise NotAnNxArtifactError(path, f"no input named {IMAGE_INPUT!r} (inputs: {[i.name for i in inputs]})")
-    dims = image[0].type.tensor_type.shape.dim
-    if len(dims) != 4 or not all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
-        raise NotAnNxArtifactError(path, "the `image-` input is not a static rank-4 shape (rules B1, B4)")
-    try:
-        normalization = parse_doc_string(model.graph.doc_string)
-    except DocStringError as exc:
-        raise NotAnNxArtifactError(path, f"{exc} (rule C2)") from exc
-    shape = tuple(d.dim_value for d in dims)
-    outputs = tuple(o.name for o in model.graph.output)
-    kind = parse_output_name(outputs[0]).kind or "unknown"
-    return Artifact(path, IMAGE_INPUT, shape, InputLayout.from_shape(shape), normalization, outputs, kind), model
+    contract = read_contract(path).require("calibrated", kinds=CALIBRATABLE_KINDS)
+    if contract.int8 is not None:
+        raise NotAnNxArtifactError(path, f"it is already INT8 ({contract.int8.qdq_nodes} QDQ nodes; rule F3); "
+                                   "calibrate the FP32 artifact it came from")
+    return Artifact(path, contract), onnx.load(str(path))

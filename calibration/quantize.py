@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibration.recipes import CalibrationMethodName, QuantTypeName, Recipe
+from conventions.contract import INT8_KEY as INT8_METADATA_KEY
+from conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
 
-INT8_METADATA_KEY = "nxport.int8"
-MAX_IR_VERSION = 9
 # Ops that end a network's numeric core; everything after the last of them stays float.
 COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
 CALIBRATION_CHUNK = 16  # histogram calibrators merge per chunk: memory stays bounded

@@ -123,3 +123,15 @@ class MissingDependencyError(NxportError):
             f"{feature} needs the optional package {package!r}, which is not installed",
             fix=f"pip install {package}",
         )
+
+
+class ArtifactContractError(NxportError):
+    """An artifact breaks the Nx contract a consumer relies on; names the rule ids the checker reports."""
+
+    def __init__(self, source: str, consumer: str, problems: list[tuple[str, str]]):
+        self.rule_ids = tuple(dict.fromkeys(rule_id for rule_id, _ in problems))
+        lines = "\n".join(f"  {rule_id}: {message}" for rule_id, message in problems[:8])
+        more = f"\n  ... and {len(problems) - 8} more" if len(problems) > 8 else ""
+        super().__init__(f"{source} cannot be {consumer}: it breaks rule(s) {', '.join(self.rule_ids)} of the "
+                         f"Nx conventions:\n{lines}{more}",
+                         fix=f"run `python -m conventions {source}` for the fix of each rule, then re-export")

@@ -12,7 +12,7 @@ from exporters.config import (
 )
 from exporters.heads import ProbabilityHead
 from exporters.labels import resolve_labels
-from exporters.metadata import stamp
+from conventions.contract import stamp_contract
 from exporters.onnx_export import export_module, simplify
 from exporters.parity import classifier_parity, nx_feeds, parity_photos
 from exporters.random_init import recalibrate_batchnorm
@@ -100,7 +100,7 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
         parity = classifier_parity(module, model.SerializeToString(), photos, feeds, INPUT_NAME, labels,
                                    config.parity_atol)
     provenance["parity"] = parity.to_dict()
-    stamp(model, norm, provenance)
+    stamp_contract(model, norm, provenance)
     next_steps = [
         f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
         f"nxport calibrate {paths.onnx} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",

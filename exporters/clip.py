@@ -25,7 +25,8 @@ from exporters.classification import INPUT_NAME, input_shape, provenance_of
 from exporters.clip_sources import ClipModel, load_hf_clip, load_open_clip
 from exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_preprocessing, validate_opset
 from exporters.labels import read_labels_file, validate_labels
-from exporters.metadata import read_provenance, stamp
+from conventions.contract import read_provenance
+from conventions.contract import stamp_contract
 from exporters.onnx_export import export_module, run_onnx, simplify
 from exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos, torch_outputs
 from exporters.registry import register_task
@@ -243,20 +244,20 @@ def export_clip(config: ClipConfig) -> ClipResult:
     pair_info = {"image": paths["img"].name, "text": paths["txt"].name, "tokenizer": paths["tokenizer"].name,
                  "logit_scale": clip.logit_scale, "context_length": clip.tokenizer.context_length}
     models = {"img": img, "txt": txt}
-    stamp(img, norm, {**base, "task": "clip-image", "pair": pair_info, "simplify": img_simplified,
+    stamp_contract(img, norm, {**base, "task": "clip-image", "pair": pair_info, "simplify": img_simplified,
                       "parity": img_parity.to_dict()})
     stamp_text(txt, {**base, "task": "clip-text", "pair": pair_info, "simplify": txt_simplified,
                      "parity": txt_parity.to_dict()}, clip.tokenizer.context_length)
     if labels is not None:
         zeroshot, extra = _zero_shot(clip, labels, config, shape, photos, feeds, opset, timer)
-        stamp(zeroshot, norm, {**base, "task": "clip-zero-shot", "pair": pair_info, **extra})
+        stamp_contract(zeroshot, norm, {**base, "task": "clip-zero-shot", "pair": pair_info, **extra})
         models["zeroshot"] = zeroshot
     return _finish_clip(models, paths, clip, pair, timer)
 
 
 def stamp_text(model, provenance: dict, context_length: int) -> None:
     """Text towers have no image normalization (rules C* do not apply); the doc_string says how to feed it."""
-    stamp(model, Normalization.identity(), provenance)
+    stamp_contract(model, Normalization.identity(), provenance)
     model.graph.doc_string = json.dumps({"tokens": {"context_length": context_length, "dtype": "int64",
                                                     "layout": "<|startoftext|> bpe... <|endoftext|> 0..."}})
 

@@ -11,9 +11,11 @@ import enum
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from conventions.limits import OPSET_DEFAULT as DEFAULT_OPSET
+from conventions.limits import OPSET_MAX as MAX_OPSET
+from conventions.limits import OPSET_MIN as MIN_OPSET
 from core.errors import ConfigError
 
-MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 11, 18, 17  # rule A1: <= 18 hard cap, 17 what Nx tests
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
@@ -120,7 +122,7 @@ def validate_opset(opset: int) -> int:
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(
             f"opset {opset!r} is not allowed; allowed: {MIN_OPSET}..{MAX_OPSET} "
-            f"(rule A1: Nx caps the opset at 18 and tests up to 17)",
+            f"(rule A1: Nx caps the opset at {MAX_OPSET} and tests up to {DEFAULT_OPSET})",
             fix=f"pass --opset {DEFAULT_OPSET}",
         )
     return opset

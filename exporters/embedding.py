@@ -26,7 +26,7 @@ from exporters.config import (
     resolve_preprocessing,
     validate_opset,
 )
-from exporters.metadata import stamp
+from conventions.contract import stamp_contract
 from exporters.onnx_export import export_module, simplify
 from exporters.parity import embedding_parity, nx_feeds, parity_photos
 from exporters.pooling import EmbeddingModel, Pool, allowed_pools
@@ -250,7 +250,7 @@ def export_embedding(config: EmbeddingConfig) -> ExportResult:
     with timer("parity"):
         parity = embedding_parity(module, model.SerializeToString(), feeds, INPUT_NAME, config.parity_min_cosine)
     provenance["parity"] = parity.to_dict()
-    stamp(model, norm, provenance)
+    stamp_contract(model, norm, provenance)
     next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
                   "embeddings are passed raw by Nx (rule D5): compare them with cosine similarity downstream"]
     return finish(model, paths, "embedding", provenance, timer, next_steps)

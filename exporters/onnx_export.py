@@ -14,10 +14,10 @@ import warnings
 
 import numpy as np
 
+from conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
 from exporters.config import MAX_OPSET
 from core.errors import ExportError
 
-MAX_IR_VERSION = 9  # rule A2
 FUSED_ATTENTION_MIN_OPSET = 14  # scaled_dot_product_attention has no symbolic below 14
 
 

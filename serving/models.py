@@ -9,7 +9,6 @@ provenance from `metadata_props["nxport"]`.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
@@ -17,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from conventions.contract import Contract, OutputKind, Profile, read_contract
 from conventions.normalization import Normalization
 from conventions.nx_input import InputLayout
 from serving.batching import BatchRunner
 from serving.errors import ArtifactError, TokenizerError
 from serving.settings import Settings
 
-INT8_METADATA_KEY = "nxport.int8"
-QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 TEXT_INPUT_PREFIX = "tokens-"
 PAIR_SUFFIXES = {"_img": "image", "_txt": "text"}
 
@@ -110,101 +108,34 @@ def _load_tokenizer(name: str, directory: Path):
                              "the artifact") from exc
 
 
-def _dims(value) -> tuple:
-    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                 for d in value.type.tensor_type.shape.dim)
+SERVED_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING)
 
 
-def _graph_inputs(model) -> list:
-    initializers = {init.name for init in model.graph.initializer}
-    return [i for i in model.graph.input if i.name not in initializers]
-
-
-def _served_output(model, path: Path):
-    from conventions.names import parse_output_name
-
-    for output in model.graph.output:
-        parsed = parse_output_name(output.name)
-        if parsed.kind in ("scores", "embedding"):
-            return output, parsed
-    names = [o.name[:60] for o in model.graph.output]
-    raise ArtifactError(f"{path.name}: no output named scores-... or embedding-... (outputs: {names}); "
-                        "bboxes-/alarm- models are not served yet",
-                        fix="serve a classification or embedding artifact exported by nxport")
-
-
-def _normalization(model, path: Path) -> Normalization:
-    from conventions.normalization import DocStringError, parse_doc_string
-
-    try:
-        return parse_doc_string(model.graph.doc_string)
-    except DocStringError as exc:
-        raise ArtifactError(f"{path.name}: {exc}; the server preprocesses exactly like the device, which "
-                            "reads means/vars from graph.doc_string (rule C2)",
-                            fix=f"re-export, or check it with `python -m conventions {path}`") from exc
-
-
-def _labels(parsed) -> tuple[str, ...]:
-    pairs = sorted((int(k), v) for k, v in parsed.class_pairs() if k.isdigit())
-    return tuple(name for _, name in pairs)
-
-
-def _image_layout(value, path: Path) -> InputLayout:
-    shape = _dims(value)
-    if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
-        raise ArtifactError(f"{path.name}: image input {value.name!r} has shape {list(shape)}; expected "
-                            "static (1,C,H,W) or (1,H,W,C) (rules B1, B4, B6)")
-    return InputLayout.from_shape((1, *shape[1:]))
-
-
-def inspect_artifact(model, path: Path) -> ArtifactSpec:
-    """Task, input, output and preprocessing declared by the graph; ArtifactError if unservable."""
-    from onnx import TensorProto
-
-    inputs = _graph_inputs(model)
-    output, parsed = _served_output(model, path)
-    text = [i for i in inputs if i.name.startswith(TEXT_INPUT_PREFIX)]
-    images = [i for i in inputs if i.type.tensor_type.elem_type == TensorProto.FLOAT and len(_dims(i)) == 4]
-    value = (text or images or [None])[0]
-    if value is None or len(inputs) != 1:
-        raise ArtifactError(f"{path.name}: inputs {[i.name for i in inputs]}; the server feeds exactly one "
-                            f"image input (float32 rank 4) or one {TEXT_INPUT_PREFIX} int64 input")
-    pairs = dict(parsed.pairs)
-    common = {"input_name": value.name, "input_shape": _dims(value), "output_name": output.name,
-              "output_shape": _dims(output)}
-    if text:
-        if parsed.kind != "embedding":
-            raise ArtifactError(f"{path.name}: a {TEXT_INPUT_PREFIX} input needs an embedding-... output")
+def inspect_artifact(contract: Contract) -> ArtifactSpec:
+    """Task, input, output and preprocessing, all from the artifact's contract (conventions.contract);
+    refused (ArtifactContractError, with the checker's rule ids) exactly when the checker refuses it."""
+    contract.require("served", profiles=(Profile.IMAGE, Profile.TEXT), kinds=SERVED_KINDS)
+    common = {"input_name": contract.input.name, "input_shape": contract.input_shape,
+              "output_name": contract.output.name, "output_shape": tuple(contract.output.shape or ())}
+    if contract.profile is Profile.TEXT:
+        if contract.kind is not OutputKind.EMBEDDING:
+            raise ArtifactError(f"{contract.source}: a {TEXT_INPUT_PREFIX} input needs an embedding-... output")
         return ArtifactSpec(Task.TEXT_EMBEDDING, input_dtype="int64", layout=None, normalization=None,
-                            dimension=_dimension(pairs, output), normalized_in_graph=pairs.get("norm") == "l2",
-                            **common)
-    layout, norm = _image_layout(value, path), _normalization(model, path)
-    if parsed.kind == "scores":
-        return ArtifactSpec(Task.CLASSIFICATION, input_dtype="float32", layout=layout, normalization=norm,
-                            labels=_labels(parsed), **common)
-    return ArtifactSpec(Task.EMBEDDING, input_dtype="float32", layout=layout, normalization=norm,
-                        dimension=_dimension(pairs, output), normalized_in_graph=pairs.get("norm") == "l2",
-                        **common)
+                            dimension=contract.embedding.dim,
+                            normalized_in_graph=contract.embedding.normalized_in_graph, **common)
+    image = {"input_dtype": "float32", "layout": contract.layout, "normalization": contract.normalization}
+    if contract.kind is OutputKind.SCORES:
+        return ArtifactSpec(Task.CLASSIFICATION, labels=contract.labels, **image, **common)
+    return ArtifactSpec(Task.EMBEDDING, dimension=contract.embedding.dim,
+                        normalized_in_graph=contract.embedding.normalized_in_graph, **image, **common)
 
 
-def _dimension(pairs: dict, output) -> int | None:
-    if str(pairs.get("dim", "")).isdigit():
-        return int(pairs["dim"])
-    last = _dims(output)[-1:] or (None,)
-    return last[0] if isinstance(last[0], int) else None
-
-
-def int8_info(model) -> dict | None:
+def int8_info(contract: Contract) -> dict | None:
     """None for a float artifact; else how it was quantized (QDQ node count, nxport.int8 settings)."""
-    qdq = sum(node.op_type in QDQ_OPS for node in model.graph.node)
-    stamp = next((entry.value for entry in model.metadata_props if entry.key == INT8_METADATA_KEY), None)
-    if not qdq and stamp is None:
+    if contract.int8 is None:
         return None
-    try:
-        settings = json.loads(stamp) if stamp else None
-    except json.JSONDecodeError:
-        settings = {"unparsed": stamp[:200]}
-    return {"format": "QDQ" if qdq else "unknown", "qdq_nodes": qdq, "settings": settings}
+    return {"format": "QDQ" if contract.int8.qdq_nodes else "unknown", "qdq_nodes": contract.int8.qdq_nodes,
+            "settings": contract.int8.settings}
 
 
 def _samples(spec: ArtifactSpec) -> np.ndarray:
@@ -219,34 +150,23 @@ def _samples(spec: ArtifactSpec) -> np.ndarray:
 def load_model(path: Path, settings: Settings, name: str | None = None) -> ServedModel:
     import onnx
 
-    from exporters.metadata import read_provenance
     from serving.batching import build_runner
 
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"Model file {str(path)!r} does not exist", fix="pass the path of an .onnx artifact")
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf DecodeError, OSError...: not an ONNX file
-        raise ArtifactError(f"{path.name} is not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
-    spec = inspect_artifact(model, path)
+    contract = read_contract(path)
+    spec = inspect_artifact(contract)
+    model = onnx.load(str(path))
     try:
         runner = build_runner(model, spec.input_name, spec.output_name, _samples(spec),
                               threads=settings.intra_op_threads, max_batch=settings.max_batch, mode=settings.batching)
     except Exception as exc:  # onnxruntime refuses the graph or cannot run it: not servable
         raise ArtifactError(f"{path.name} does not load or run in onnxruntime ({type(exc).__name__}: "
                             f"{str(exc)[:300]})", fix=f"check it with `python -m conventions {path}`") from exc
-    try:
-        provenance = read_provenance(model)
-    except json.JSONDecodeError:
-        provenance = {}
     return ServedModel(name=name or model_name(path), path=path, spec=spec, runner=runner,
-                       opset=_default_opset(model), ir_version=int(model.ir_version), int8=int8_info(model),
-                       provenance=provenance)
-
-
-def _default_opset(model) -> int:
-    return next((int(op.version) for op in model.opset_import if op.domain in ("", "ai.onnx")), 0)
+                       opset=contract.opset or 0, ir_version=contract.ir_version, int8=int8_info(contract),
+                       provenance=contract.provenance)
 
 
 def model_name(path: Path) -> str:

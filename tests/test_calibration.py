@@ -95,7 +95,7 @@ def test_int8_artifact_passes_checker_and_keeps_identity(auto_result, lite0_arti
 
     import conventions
     from calibration.quantize import read_int8_settings
-    from exporters.metadata import read_provenance
+    from conventions.contract import read_provenance
 
     assert conventions.check(str(auto_result.onnx_path)).conformant
     fp32, int8 = onnx.load(str(lite0_artifact)), onnx.load(str(auto_result.onnx_path))

@@ -16,7 +16,7 @@ import conventions
 from conventions.normalization import parse_doc_string
 from conventions.nx_input import InputLayout, nx_preprocess
 from exporters import ClassifierConfig, export_classifier
-from exporters.metadata import read_provenance
+from conventions.contract import read_provenance
 from core.errors import (
     ConfigError,
     InvalidClassNameError,

@@ -15,7 +15,7 @@ import conventions
 from conventions.normalization import parse_doc_string
 from conventions.nx_input import InputLayout, nx_preprocess
 from exporters import EmbeddingConfig, export_embedding
-from exporters.metadata import read_provenance
+from conventions.contract import read_provenance
 from core.errors import ConfigError, UnknownModelError, WeightsError, WeightsUnavailableError
 
 REPO = Path(__file__).resolve().parents[1]

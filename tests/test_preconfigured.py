@@ -16,7 +16,7 @@ import pytest
 
 import conventions
 from exporters import PresetOverrides, export_preconfigured, get_model_spec, list_models
-from exporters.metadata import read_provenance
+from conventions.contract import read_provenance
 from exporters.preconfigured import config_for
 from core.errors import UnknownModelError
 
