@@ -399,11 +399,12 @@ def test_int8_detection_and_unservable_artifacts(tmp_path, tiny_models):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from serving.errors import ArtifactError
+    from conventions.contract import read_contract
+    from core.errors import ArtifactContractError
     from serving.models import int8_info, load_model
     from serving.settings import Settings
 
-    assert int8_info(onnx.load(str(tiny_models["clip_img"]))) is None
+    assert int8_info(read_contract(tiny_models["clip_img"])) is None
     scale = numpy_helper.from_array(np.array(0.1, dtype=np.float32), "scale")
     zero = numpy_helper.from_array(np.array(0, dtype=np.int8), "zero")
     nodes = [helper.make_node("QuantizeLinear", ["image-", "scale", "zero"], ["q"]),
@@ -412,16 +413,17 @@ def test_int8_detection_and_unservable_artifacts(tmp_path, tiny_models):
                               [helper.make_tensor_value_info("dq", TensorProto.FLOAT, [1, 3, 2, 2])], [scale, zero])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     model.metadata_props.add(key="nxport.int8", value=json.dumps({"format": "QDQ"}))
-    info = int8_info(model)
+    info = int8_info(read_contract(model))
     assert info["qdq_nodes"] == 2 and info["settings"] == {"format": "QDQ"}
     _save(graph, tmp_path / "raw.onnx", json.dumps({"means": [0] * 3, "vars": [1] * 3}))
-    with pytest.raises(ArtifactError, match="scores-... or embedding-"):
+    with pytest.raises(ArtifactContractError, match="rule.s. D1") as refused:
         load_model(tmp_path / "raw.onnx", Settings())
+    assert refused.value.rule_ids == ("D1",)
     undocumented = tiny_image_embedding(tmp_path / "nodoc.onnx", 4)
     m = onnx.load(str(undocumented))
     m.graph.doc_string = ""
     onnx.save(m, str(undocumented))
-    with pytest.raises(ArtifactError, match="doc_string"):
+    with pytest.raises(ArtifactContractError, match="C2: graph.doc_string is empty"):
         load_model(undocumented, Settings())
 
 
