@@ -112,10 +112,10 @@ def section(entry: dict, key: str, measure) -> object | None:
 def measure_latency(ours_path: Path, baseline, x, args) -> dict:
     from benchmarks.export_stages import BASELINE_INPUT
     from benchmarks.latency import measure_interleaved, ort_runner, torch_runner
-    from exporters.classification import INPUT_NAME
+    from conventions.contract import read_contract
 
     stats = measure_interleaved({
-        "ort": ort_runner(str(ours_path), INPUT_NAME, x, args.threads),
+        "ort": ort_runner(str(ours_path), read_contract(ours_path).input.name, x, args.threads),
         "ort_bare": ort_runner(baseline.model_bytes, BASELINE_INPUT, x, args.threads),
         "torch": torch_runner(baseline.module, x),
     }, runs=args.runs, warmup=args.warmup)

@@ -12,7 +12,9 @@ from conventions.rulebook import run_rules
 
 
 def check(model, *, runtime: bool = True, image=None, profile: str | None = None,
-          reference: bool = False) -> CheckReport:
+          reference: bool = False, evidence=None) -> CheckReport:
+    """evidence: a conventions.runtime.RunEvidence from a run already done on this graph (the
+    exporters' single verification pass); the runtime stage then checks it instead of running again."""
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {PROFILES} (or None to detect it)")
     loaded = load_source(model)
@@ -32,7 +34,7 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
     report.profile = ctx.profile
     report.findings, report.rules_checked = run_rules(ctx)
     if runtime:
-        _runtime_stage(ctx, image, report)
+        _runtime_stage(ctx, image, report, evidence)
     if reference:
         _reference_stage(ctx, image, report)
     return report
@@ -59,12 +61,12 @@ def _reference_stage(ctx, image, report: CheckReport) -> None:
     report.runtime["reference"] = info
 
 
-def _runtime_stage(ctx, image, report: CheckReport) -> None:
+def _runtime_stage(ctx, image, report: CheckReport, evidence=None) -> None:
     from conventions import runtime as rt
     from core.errors import NxportError
 
     try:
-        result = rt.run(ctx, image)
+        result = rt.run(ctx, image, evidence)
     except NxportError:
         raise  # a bad --image is the caller's input error, not a property of the model
     except Exception as exc:  # a checker bug on an odd model must still end in a report

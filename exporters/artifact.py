@@ -17,11 +17,12 @@ class ExportResult:
     report: ExportReport
 
 
-def check_conformance(data: bytes, image=None):
-    """Run the full checker (static rules + onnxruntime run); any MUST finding stops the export."""
+def check_conformance(data: bytes, evidence=None):
+    """Run the full checker; any MUST finding stops the export. evidence: the export's own onnxruntime
+    run of this graph (exporters.verification), which the runtime stage checks instead of re-running."""
     import conventions
 
-    result = conventions.check(data, runtime=True, image=image)
+    result = conventions.check(data, runtime=True, evidence=evidence)
     if not result.conformant:
         must = [f for f in result.findings if f.level.value == "MUST"]
         listed = "; ".join(f"{f.rule_id}: {f.message}" for f in must[:5])
@@ -38,9 +39,10 @@ def write_artifact(paths: ArtifactPaths, data: bytes, report: ExportReport) -> E
     return ExportResult(paths.onnx, paths.report, report)
 
 
-def finish(model, paths: ArtifactPaths, task: str, provenance: dict, timer, next_steps: list[str]) -> ExportResult:
+def finish(model, paths: ArtifactPaths, task: str, provenance: dict, timer, next_steps: list[str],
+           evidence=None) -> ExportResult:
     data = model.SerializeToString()
     with timer("check"):
-        check_report = check_conformance(data)
+        check_report = check_conformance(data, evidence)
     report = build_report(model, data, paths.onnx, task, provenance, check_report, timer.seconds, next_steps)
     return write_artifact(paths, data, report)

@@ -13,12 +13,12 @@ from exporters.config import (
 from exporters.heads import ProbabilityHead
 from exporters.labels import resolve_labels
 from conventions.contract import stamp_contract
-from exporters.onnx_export import export_module, simplify
 from exporters.parity import classifier_parity, nx_feeds, parity_photos
 from exporters.random_init import recalibrate_batchnorm
 from exporters.registry import register_task
 from exporters.report import ArtifactPaths, StageTimer
 from exporters.timm_source import LoadedModel, load_timm_model
+from exporters.verification import export_verified
 from conventions.names import format_scores_name
 from conventions.normalization import Normalization
 from core.atomic import prepare_output_dir, refuse_existing
@@ -68,8 +68,6 @@ def provenance_of(task: str, source: dict, weights: dict, pre: Preprocessing, op
 
 @register_task("classification", ClassifierConfig, "timm classifier + Softmax/Sigmoid -> scores-<id>:<name>")
 def export_classifier(config: ClassifierConfig) -> ExportResult:
-    import torch
-
     timer = StageTimer()
     opset = validate_opset(config.opset)
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
@@ -77,7 +75,8 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
 
     with timer("load"):
         loaded = load_timm_model(config.model, weights=config.weights, pretrained=config.pretrained,
-                                 random_init=config.random_init, num_classes=config.num_classes)
+                                 random_init=config.random_init, num_classes=config.num_classes,
+                                 **(config.architecture or {}))
         pre = resolve_model_preprocessing(loaded, config)
         labels, labels_source = resolve_labels(config.labels, loaded.num_classes, config.replace_char)
         photos = parity_photos(config.parity_images)
@@ -88,22 +87,22 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
     if loaded.weights.get("source") == "random-init":
         loaded.weights["batchnorm_recalibrated_layers"] = recalibrate_batchnorm(module, feeds, INPUT_NAME)
-    with timer("export"):
-        model = export_module(module, torch.zeros(shape), INPUT_NAME, [format_scores_name(labels)], opset)
+    graph = export_verified(module, feeds, INPUT_NAME, format_scores_name(labels), opset,
+                            simplify_graph=config.simplify, timer=timer, label=f"parity photo {photos[0].name}")
     provenance = provenance_of("classification", timm_source_info(loaded), loaded.weights, pre, opset)
     provenance["labels"] = {"count": len(labels), "source": labels_source}
     provenance["activation"] = config.activation.value
-    if config.simplify:
-        with timer("simplify"):
-            model, provenance["simplify"] = simplify(model, feeds)
-    with timer("parity"):
-        parity = classifier_parity(module, model.SerializeToString(), photos, feeds, INPUT_NAME, labels,
-                                   config.parity_atol)
+    if config.architecture:
+        provenance["architecture_overrides"] = config.architecture
+    if graph.simplify_info is not None:
+        provenance["simplify"] = graph.simplify_info
+    parity = classifier_parity(graph.expected, graph.run.outputs, photos, labels, config.parity_atol, graph.blame(feeds))
     provenance["parity"] = parity.to_dict()
+    model = graph.model
     stamp_contract(model, norm, provenance)
     next_steps = [
         f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
         f"nxport calibrate {paths.onnx} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",
         "upload the .onnx to Nx AI Manager (Add model -> ONNX); the means/vars travel in the file",
     ]
-    return finish(model, paths, "classification", provenance, timer, next_steps)
+    return finish(model, paths, "classification", provenance, timer, next_steps, graph.run.evidence)

@@ -27,8 +27,8 @@ from exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_prep
 from exporters.labels import read_labels_file, validate_labels
 from conventions.contract import read_provenance
 from conventions.contract import stamp_contract
-from exporters.onnx_export import export_module, run_onnx, simplify
-from exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos, torch_outputs
+from exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos
+from exporters.verification import VerifiedGraph, export_verified
 from exporters.registry import register_task
 from exporters.report import StageTimer, build_report
 from exporters.templates import TEMPLATES
@@ -149,39 +149,34 @@ def _zero_shot_labels(config: ClipConfig) -> list[str] | None:
     return validate_labels(names, len(names), source, config.replace_char)
 
 
-def pair_agreement(clip: ClipModel, img: bytes, txt: bytes, feeds, token_feeds, atol: float) -> dict:
-    """Image-text cosine matrix from the two ONNX files vs PyTorch: the pair must share one space."""
-    onnx_img = np.concatenate([o[0] for o in run_onnx(img, feeds)])
-    onnx_txt = np.concatenate([o[0] for o in run_onnx(txt, token_feeds)])
-    torch_img = np.concatenate(torch_outputs(clip.image_tower, feeds, INPUT_NAME))
-    torch_txt = np.concatenate(torch_outputs(clip.text_tower, token_feeds, TEXT_INPUT))
+def pair_agreement(img: VerifiedGraph, txt: VerifiedGraph, atol: float) -> dict:
+    """Image-text cosine matrix from the two ONNX graphs vs PyTorch: the pair must share one space.
+    Both sides come from each tower's single verification pass."""
+    onnx_img, onnx_txt = np.concatenate(img.run.outputs), np.concatenate(txt.run.outputs)
+    torch_img, torch_txt = np.concatenate(img.expected), np.concatenate(txt.expected)
     worst = float(np.max(np.abs(onnx_img @ onnx_txt.T - torch_img @ torch_txt.T)))
-    result = {"photos": len(feeds), "prompts": len(token_feeds), "max_abs_diff": worst, "tolerance": atol}
+    result = {"photos": len(onnx_img), "prompts": len(onnx_txt), "max_abs_diff": worst, "tolerance": atol}
     if worst > atol:
         raise ParityError(f"image-text cosines from the ONNX pair differ from PyTorch by {worst:.2e} > {atol:.0e}",
                           fix="try --opset 17; if it persists report the model")
     return result
 
 
-def _export_tower(module, example, input_name, output_name, opset, feeds, timer):
-    with timer("export"):
-        model = export_module(module, example, input_name, [output_name], opset)
-    with timer("simplify"):
-        model, simplified = simplify(model, feeds)
-    return model, simplified
+def _export_tower(module, feeds, input_name, output_name, opset, timer, label) -> VerifiedGraph:
+    return export_verified(module, feeds, input_name, output_name, opset, simplify_graph=True, timer=timer,
+                           label=label)
 
 
-def _zero_shot(clip, labels, config, shape, photos, feeds, opset, timer):
+def _zero_shot(clip, labels, config, photos, feeds, opset, timer):
     with torch.no_grad():
         embeddings = class_embeddings(clip, labels, config.templates)
     classifier = ZeroShotClassifier(clip.image_tower, embeddings, clip.logit_scale).eval()
-    model, simplified = _export_tower(classifier, torch.zeros(shape), INPUT_NAME, format_scores_name(labels),
-                                      opset, feeds, timer)
-    with timer("parity"):
-        parity = classifier_parity(classifier, model.SerializeToString(), photos, feeds, INPUT_NAME, labels, 1e-4)
+    graph = _export_tower(classifier, feeds, INPUT_NAME, format_scores_name(labels), opset, timer,
+                          f"parity photo {photos[0].name}")
+    parity = classifier_parity(graph.expected, graph.run.outputs, photos, labels, 1e-4, graph.blame(feeds))
     extra = {"classes": len(labels), "templates": list(config.templates), "logit_scale": clip.logit_scale,
-             "simplify": simplified, "parity": parity.to_dict()}
-    return model, extra
+             "simplify": graph.simplify_info, "parity": parity.to_dict()}
+    return graph, extra
 
 
 def write_outputs(models: dict[str, bytes], paths: dict[str, Path], report: dict, clip: ClipModel) -> None:
@@ -229,17 +224,18 @@ def export_clip(config: ClipConfig) -> ClipResult:
     norm, shape = Normalization.from_unit_scale(pre.mean, pre.std), input_shape(pre)
     feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
     token_feeds = [{TEXT_INPUT: clip.tokenizer(p)} for p in PAIR_PROMPTS]
-    with torch.no_grad():
-        dim = int(clip.image_tower(torch.zeros(shape)).shape[-1])
-    img, img_simplified = _export_tower(clip.image_tower, torch.zeros(shape), INPUT_NAME,
-                                        format_embedding_name(dim, "l2", "cls"), opset, feeds, timer)
-    txt, txt_simplified = _export_tower(clip.text_tower, torch.from_numpy(token_feeds[0][TEXT_INPUT]), TEXT_INPUT,
-                                        format_embedding_name(dim, "l2", "eot"), opset, token_feeds, timer)
-    with timer("parity"):
-        img_parity = embedding_parity(clip.image_tower, img.SerializeToString(), feeds, INPUT_NAME, 0.9999)
-        txt_parity = embedding_parity(clip.text_tower, txt.SerializeToString(), token_feeds, TEXT_INPUT, 0.9999)
-        pair = pair_agreement(clip, img.SerializeToString(), txt.SerializeToString(), feeds, token_feeds,
-                              config.pair_atol)
+    img_graph = _export_tower(clip.image_tower, feeds, INPUT_NAME,
+                              lambda ref: format_embedding_name(int(ref.shape[-1]), "l2", "cls"), opset, timer,
+                              f"parity photo {photos[0].name}")
+    dim = int(img_graph.expected[0].shape[-1])
+    txt_graph = _export_tower(clip.text_tower, token_feeds, TEXT_INPUT, format_embedding_name(dim, "l2", "eot"),
+                              opset, timer, f"prompt {PAIR_PROMPTS[0]!r}")
+    img_parity = embedding_parity(img_graph.expected, img_graph.run.outputs, 0.9999, img_graph.blame(feeds))
+    txt_parity = embedding_parity(txt_graph.expected, txt_graph.run.outputs, 0.9999, txt_graph.blame(token_feeds))
+    pair = pair_agreement(img_graph, txt_graph, config.pair_atol)
+    img, txt = img_graph.model, txt_graph.model
+    img_simplified, txt_simplified = img_graph.simplify_info, txt_graph.simplify_info
+    evidence = {"img": img_graph.run.evidence, "txt": txt_graph.run.evidence}
     base = provenance_of("clip", clip.source, clip.weights, pre, opset)
     pair_info = {"image": paths["img"].name, "text": paths["txt"].name, "tokenizer": paths["tokenizer"].name,
                  "logit_scale": clip.logit_scale, "context_length": clip.tokenizer.context_length}
@@ -249,10 +245,10 @@ def export_clip(config: ClipConfig) -> ClipResult:
     stamp_text(txt, {**base, "task": "clip-text", "pair": pair_info, "simplify": txt_simplified,
                      "parity": txt_parity.to_dict()}, clip.tokenizer.context_length)
     if labels is not None:
-        zeroshot, extra = _zero_shot(clip, labels, config, shape, photos, feeds, opset, timer)
-        stamp_contract(zeroshot, norm, {**base, "task": "clip-zero-shot", "pair": pair_info, **extra})
-        models["zeroshot"] = zeroshot
-    return _finish_clip(models, paths, clip, pair, timer)
+        zeroshot, extra = _zero_shot(clip, labels, config, photos, feeds, opset, timer)
+        stamp_contract(zeroshot.model, norm, {**base, "task": "clip-zero-shot", "pair": pair_info, **extra})
+        models["zeroshot"], evidence["zeroshot"] = zeroshot.model, zeroshot.run.evidence
+    return _finish_clip(models, paths, clip, pair, timer, evidence)
 
 
 def stamp_text(model, provenance: dict, context_length: int) -> None:
@@ -262,11 +258,11 @@ def stamp_text(model, provenance: dict, context_length: int) -> None:
                                                     "layout": "<|startoftext|> bpe... <|endoftext|> 0..."}})
 
 
-def _finish_clip(models, paths, clip, pair, timer) -> ClipResult:
+def _finish_clip(models, paths, clip, pair, timer, evidence) -> ClipResult:
     data = {kind: model.SerializeToString() for kind, model in models.items()}
     artifacts = {}
     with timer("check"):
-        checks = {kind: check_conformance(blob) for kind, blob in data.items()}
+        checks = {kind: check_conformance(blob, evidence[kind]) for kind, blob in data.items()}
     for kind, model in models.items():
         report = build_report(model, data[kind], paths[kind], read_provenance(model)["task"],
                               read_provenance(model), checks[kind], {}, [])

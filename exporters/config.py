@@ -118,6 +118,14 @@ def validate_preprocessing(pre: Preprocessing) -> None:
         raise ConfigError(f"crop_pct {pre.crop_pct} outside (0, 1]", fix="pass --crop-pct 0.875")
 
 
+def check_architecture_overrides(architecture: dict | None, random_init: bool) -> None:
+    """Reduced architectures (fewer blocks, same code paths) are for structure tests: trained weights
+    would no longer fit them, so they go only with random init."""
+    if architecture and not random_init:
+        raise ConfigError(f"architecture overrides {architecture} change the network, so no trained weights fit it",
+                          fix="use them with random_init=True (structure tests), or drop them to load weights")
+
+
 def validate_opset(opset: int) -> int:
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(
@@ -150,10 +158,12 @@ class ClassifierConfig:
     parity_images: Path | None = None
     parity_atol: float = 1e-4
     simplify: bool = True
+    architecture: dict | None = None  # random init only: constructor overrides, e.g. {"depth": 2}
 
     def __post_init__(self):
         # Accept plain strings from library callers; keep the typed values all the way through.
         self.activation = Activation(self.activation)
+        check_architecture_overrides(self.architecture, self.random_init)
         self.output_dir = Path(self.output_dir)
         if self.weights is not None:
             self.weights = Path(self.weights)

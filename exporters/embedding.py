@@ -20,6 +20,7 @@ from exporters.artifact import ExportResult, finish
 from exporters.classification import INPUT_NAME, input_shape, provenance_of, timm_source_info
 from exporters.config import (
     DEFAULT_OPSET,
+    check_architecture_overrides,
     Preprocessing,
     PreprocessingOverrides,
     preprocessing_from_pretrained_cfg,
@@ -27,7 +28,7 @@ from exporters.config import (
     validate_opset,
 )
 from conventions.contract import stamp_contract
-from exporters.onnx_export import export_module, simplify
+from exporters.verification import export_verified
 from exporters.parity import embedding_parity, nx_feeds, parity_photos
 from exporters.pooling import EmbeddingModel, Pool, allowed_pools
 from exporters.random_init import recalibrate_batchnorm
@@ -66,8 +67,10 @@ class EmbeddingConfig:
     parity_images: Path | None = None
     parity_min_cosine: float = 0.9999
     simplify: bool = True
+    architecture: dict | None = None  # random init only: constructor overrides, e.g. {"num_hidden_layers": 2}
 
     def __post_init__(self):
+        check_architecture_overrides(self.architecture, self.random_init)
         self.source = Source(self.source)
         self.pool = Pool(self.pool) if self.pool is not None else None
         self.output_dir = Path(self.output_dir)
@@ -138,7 +141,8 @@ def _timm_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
     from exporters.timm_source import TimmAdapter, load_timm_model
 
     loaded = load_timm_model(config.model.removeprefix("timm/"), weights=config.weights,
-                             pretrained=config.pretrained, random_init=config.random_init)
+                             pretrained=config.pretrained, random_init=config.random_init,
+                             **(config.architecture or {}))
     pre = resolve_preprocessing(("explicit", config.preprocessing), ("weights-config", loaded.local_cfg),
                                 ("registry", config.registry_preprocessing),
                                 ("model-config", preprocessing_from_pretrained_cfg(loaded.pretrained_cfg)))
@@ -154,7 +158,9 @@ def _hf_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
     from exporters.templates import get_template, template_for_processor
 
     loaded = load_hf_model(config.model, weights=config.weights, pretrained=config.pretrained,
-                           random_init=config.random_init, config_kwargs=config.hf_config, opset=config.opset)
+                           random_init=config.random_init,
+                           config_kwargs={**(config.hf_config or {}), **(config.architecture or {})} or None,
+                           opset=config.opset)
     if config.template:
         template = get_template(config.template)
     elif loaded.processor_class:
@@ -195,7 +201,7 @@ def _isc_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
     checkpoint = read_isc_checkpoint(config.weights) if config.weights is not None else None
     backbone_name = config.model
     check_model_name(backbone_name)
-    module = IscDescriptor(backbone_name, config.projection_dim, config.gem_p).eval()
+    module = IscDescriptor(backbone_name, config.projection_dim, config.gem_p, **(config.architecture or {})).eval()
     weights_info = {"source": "random-init"}
     if checkpoint is not None:
         load_isc_weights(module, checkpoint, config.weights)
@@ -230,27 +236,27 @@ def export_embedding(config: EmbeddingConfig) -> ExportResult:
     pre, module = backbone.preprocessing, backbone.module
     norm = Normalization.from_unit_scale(pre.mean, pre.std)
     shape = input_shape(pre)
-    with torch.no_grad():
-        dim = int(module(torch.zeros(shape)).shape[-1])
-    output_name = format_embedding_name(dim, "l2" if config.normalize or source is Source.ISC21 else "none",
-                                        backbone.pool.value)
+    norm_key = "l2" if config.normalize or source is Source.ISC21 else "none"
     feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
     if backbone.provenance["weights"].get("source") == "random-init":
         backbone.provenance["weights"]["batchnorm_recalibrated_layers"] = recalibrate_batchnorm(module, feeds,
                                                                                                 INPUT_NAME)
-    with timer("export"):
-        model = export_module(module, torch.zeros(shape), INPUT_NAME, [output_name], config.opset)
-    provenance = {**backbone.provenance, "pool": backbone.pool.value, "normalize": output_name.endswith(
-        "norm:l2;pool:" + backbone.pool.value), "dim": dim}
+    graph = export_verified(module, feeds, INPUT_NAME,
+                            lambda ref: format_embedding_name(int(ref.shape[-1]), norm_key, backbone.pool.value),
+                            config.opset, simplify_graph=config.simplify, timer=timer,
+                            label=f"parity photo {photos[0].name}")
+    provenance = {**backbone.provenance, "pool": backbone.pool.value, "normalize": norm_key == "l2",
+                  "dim": int(graph.expected[0].shape[-1])}
     if backbone.pool is Pool.GEM:
         provenance["gem_p"] = config.gem_p
-    if config.simplify:
-        with timer("simplify"):
-            model, provenance["simplify"] = simplify(model, feeds)
-    with timer("parity"):
-        parity = embedding_parity(module, model.SerializeToString(), feeds, INPUT_NAME, config.parity_min_cosine)
+    if config.architecture:
+        provenance["architecture_overrides"] = config.architecture
+    if graph.simplify_info is not None:
+        provenance["simplify"] = graph.simplify_info
+    parity = embedding_parity(graph.expected, graph.run.outputs, config.parity_min_cosine, graph.blame(feeds))
     provenance["parity"] = parity.to_dict()
+    model = graph.model
     stamp_contract(model, norm, provenance)
     next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
                   "embeddings are passed raw by Nx (rule D5): compare them with cosine similarity downstream"]
-    return finish(model, paths, "embedding", provenance, timer, next_steps)
+    return finish(model, paths, "embedding", provenance, timer, next_steps, graph.run.evidence)

@@ -21,11 +21,11 @@ from core.errors import WeightsError
 
 
 class IscDescriptor(nn.Module):
-    def __init__(self, backbone_name: str, fc_dim: int = 256, gem_p: float = 1.0):
+    def __init__(self, backbone_name: str, fc_dim: int = 256, gem_p: float = 1.0, **create_kwargs):
         super().__init__()
         import timm
 
-        self.backbone = timm.create_model(backbone_name, features_only=True, pretrained=False)
+        self.backbone = timm.create_model(backbone_name, features_only=True, pretrained=False, **create_kwargs)
         channels = self.backbone.feature_info.channels()[-1]
         self.fc = nn.Linear(channels, fc_dim, bias=False)
         self.bn = nn.BatchNorm1d(fc_dim)

@@ -9,7 +9,6 @@ import numpy as np
 
 from conventions.normalization import Normalization
 from conventions.nx_input import InputLayout, nx_preprocess
-from exporters.onnx_export import run_onnx
 from core.errors import ParityError
 from core.images import Photo, iter_image_files, iter_photos, sample_photos
 
@@ -40,28 +39,25 @@ class ClassifierParity:
         return asdict(self)
 
 
-def torch_outputs(module, feeds: list[dict], input_name: str) -> list[np.ndarray]:
-    import torch
-
-    with torch.no_grad():
-        return [module(torch.from_numpy(feed[input_name])).numpy() for feed in feeds]
+def _explained(message: str, blame) -> str:
+    """A failed parity, with what the unsimplified graph says about the cause (if it was simplified)."""
+    return f"{message}; {blame()}" if blame is not None else message
 
 
-def classifier_parity(module, model_bytes: bytes, photos: list[Photo], feeds: list[dict], input_name: str,
-                      labels: list[str], atol: float) -> ClassifierParity:
-    expected = torch_outputs(module, feeds, input_name)
-    got = [outs[0] for outs in run_onnx(model_bytes, feeds)]
+def classifier_parity(expected: list[np.ndarray], got: list[np.ndarray], photos: list[Photo], labels: list[str],
+                      atol: float, blame=None) -> ClassifierParity:
+    """PyTorch (`expected`) vs onnxruntime (`got`) per photo; blame: called only on failure."""
     diffs = [float(np.max(np.abs(e - g))) for e, g in zip(expected, got)]
     agree = [int(np.argmax(e)) == int(np.argmax(g)) for e, g in zip(expected, got)]
     top1 = {}
     for photo, probs in zip(photos, got):
         best = int(np.argmax(probs))
         top1[photo.name] = [best, labels[best], round(float(probs[0, best]), 4)]
-    result = ClassifierParity(len(feeds), max(diffs), sum(agree) / len(agree), atol, top1)
+    result = ClassifierParity(len(got), max(diffs), sum(agree) / len(agree), atol, top1)
     if result.max_abs_diff > atol or not all(agree):
-        raise ParityError(
-            f"ONNX vs PyTorch on {len(feeds)} photos: max |dp| = {result.max_abs_diff:.2e} "
-            f"(tolerance {atol:.0e}), top-1 agreement {result.top1_agreement:.3f} (required 1.0)",
+        raise ParityError(_explained(
+            f"ONNX vs PyTorch on {len(got)} photos: max |dp| = {result.max_abs_diff:.2e} "
+            f"(tolerance {atol:.0e}), top-1 agreement {result.top1_agreement:.3f} (required 1.0)", blame),
             fix="try --opset 17 or --no-simplify; if it persists the model has an op that exports wrongly",
         )
     return result
@@ -84,16 +80,15 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
 
 
-def embedding_parity(module, model_bytes: bytes, feeds: list[dict], input_name: str,
-                     min_cosine: float) -> EmbeddingParity:
-    expected = torch_outputs(module, feeds, input_name)
-    got = [outs[0] for outs in run_onnx(model_bytes, feeds)]
+def embedding_parity(expected: list[np.ndarray], got: list[np.ndarray], min_cosine: float,
+                     blame=None) -> EmbeddingParity:
+    """PyTorch (`expected`) vs onnxruntime (`got`) per input; blame: called only on failure."""
     cosines = [cosine(e, g) for e, g in zip(expected, got)]
-    result = EmbeddingParity(len(feeds), round(min(cosines), 8), round(float(np.mean(cosines)), 8),
+    result = EmbeddingParity(len(got), round(min(cosines), 8), round(float(np.mean(cosines)), 8),
                              max(float(np.max(np.abs(e - g))) for e, g in zip(expected, got)), min_cosine)
     if result.min_cosine < min_cosine:
-        raise ParityError(
-            f"ONNX vs PyTorch on {len(feeds)} photos: minimum cosine {result.min_cosine:.6f} < {min_cosine}",
+        raise ParityError(_explained(
+            f"ONNX vs PyTorch on {len(got)} inputs: minimum cosine {result.min_cosine:.6f} < {min_cosine}", blame),
             fix="try --opset 17 or --no-simplify; if it persists the model has an op that exports wrongly",
         )
     return result

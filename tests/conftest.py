@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,7 +39,10 @@ def lite0_artifact(tmp_path_factory) -> Path:
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "CONFORMANT" in proc.stdout and "espresso" not in proc.stderr
+    assert "CONFORMANT" in proc.stdout and "Traceback" not in proc.stderr
+    report = json.loads((out / "efficientnet_lite0.report.json").read_text())
+    # Real weights on real photos: the parity run's own top-1 (Nx-style stretched input).
+    assert report["provenance"]["parity"]["top1"]["coffee"][1] == "espresso"
     return out / "efficientnet_lite0.onnx"
 
 

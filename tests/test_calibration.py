@@ -223,7 +223,9 @@ def test_embedding_artifact_reports_cosine(lite0_embedding_artifact, calib_dir, 
                        max_images=6, max_eval_images=6, compare_naive=False, progress=False)
     report = result.report
     print("\nembedding cosine mean", report["cosine_mean"], "min", report["cosine_min"])
-    assert report["metric"] == "cosine_mean" and 0.5 < report["cosine_mean"] <= 1.0001
+    # Measured 0.90 mean / 0.81 min with the 7-bit default recipe; a broken quantizer lands far below.
+    assert report["metric"] == "cosine_mean" and 0.85 < report["cosine_mean"] <= 1.0001
+    assert report["cosine_min"] > 0.7
     assert report["cosine_min"] <= report["cosine_mean"]
     model = onnx.load(str(result.onnx_path))
     tail = {n.op_type for n in model.graph.node if n.name in report["float_nodes"]}

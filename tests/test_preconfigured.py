@@ -47,7 +47,11 @@ def test_every_registry_entry_has_expectations():
 @pytest.mark.parametrize("name", list_models())
 def test_registry_entry_exports_conformant_and_matches_pytorch(name, tmp_path):
     spec = get_model_spec(name)
-    overrides = PresetOverrides(random_init=spec.offline_weights is None, output_dir=tmp_path)
+    random_init = spec.offline_weights is None
+    # Breadth: the entry's own architecture with fewer blocks (same code paths); full size where the real
+    # weights ship offline. tests/test_export_embedding.py exports one full-size ViT.
+    overrides = PresetOverrides(random_init=random_init, output_dir=tmp_path,
+                                architecture=spec.reduced_architecture if random_init else None)
     result = export_preconfigured(name, overrides)
     model = onnx.load(str(result.onnx_path))
     expected_output, size, normalization = EXPECTED[name]
@@ -63,6 +67,15 @@ def test_registry_entry_exports_conformant_and_matches_pytorch(name, tmp_path):
         assert parity["top1_agreement"] == 1.0 and parity["max_abs_diff"] < 1e-4
     weights = read_provenance(model)["weights"]
     assert weights["source"] == ("local" if spec.offline_weights else "random-init")
+    assert read_provenance(model).get("architecture_overrides") == overrides.architecture
+
+
+def test_reduced_architectures_only_go_with_random_init():
+    from core.errors import ConfigError
+
+    spec = get_model_spec("facebook/dinov2-small")
+    with pytest.raises(ConfigError, match="random_init=True"):
+        config_for(spec, PresetOverrides(weights="dinov2/", architecture=spec.reduced_architecture))
 
 
 def test_explicit_values_override_the_entry():
