@@ -184,15 +184,17 @@ def test_bad_models_and_existing_output(tmp_path, calib_dir, lite0_artifact, aut
 
     from calibration import calibrate
     from calibration.errors import ModelNotFoundError, NotAnNxArtifactError
-    from core.errors import OutputExistsError
+    from core.errors import ArtifactContractError, OutputExistsError
 
     with pytest.raises(ModelNotFoundError, match="missing.onnx"):
         calibrate(tmp_path / "missing.onnx", calib_dir, output_dir=tmp_path)
     model = onnx.load(str(lite0_artifact))
     model.graph.doc_string = ""
     onnx.save(model, str(tmp_path / "nodoc.onnx"))
-    with pytest.raises(NotAnNxArtifactError, match="doc_string"):
+    with pytest.raises(ArtifactContractError, match="C2: graph.doc_string is empty"):
         calibrate(tmp_path / "nodoc.onnx", calib_dir, output_dir=tmp_path)
+    with pytest.raises(NotAnNxArtifactError, match="already INT8"):
+        calibrate(auto_result.onnx_path, calib_dir, output_dir=tmp_path)
     with pytest.raises(OutputExistsError):
         calibrate(lite0_artifact, calib_dir, output_dir=auto_result.onnx_path.parent)
 
