@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from conventions import spec
 from conventions.context import PROFILES, build_context, load_source
 from conventions.findings import CheckReport, Finding, Level
@@ -11,16 +9,17 @@ from conventions.registry import finding, run_rules
 
 
 def check(model, *, runtime: bool = True, image=None, profile: str | None = None,
-          reference: bool = False) -> CheckReport:
+          reference: bool = False, limits=None) -> CheckReport:
+    """limits: conventions.sandbox.Limits for the runtime stages (None: the spec's defaults)."""
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {PROFILES} (or None to detect it)")
     loaded = load_source(model)
     report = CheckReport(source=loaded.label, readable=loaded.model is not None, spec_version=spec.spec_version(),
                          profile=profile or "image")
     if loaded.model is None:
-        report.findings.append(finding("A3", f"cannot read {loaded.label}: {loaded.error}",
+        report.findings.append(finding(loaded.rule_id, f"cannot read {loaded.label}: {loaded.error}",
                                        fix="pass a .onnx file written by onnx.save / torch.onnx.export"))
-        report.rules_checked.append("A3")
+        report.rules_checked.append(loaded.rule_id)
         return report
     try:
         ctx = build_context(loaded, profile)
@@ -31,39 +30,21 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
     report.profile = ctx.profile
     report.findings, report.rules_checked = run_rules(ctx)
     if runtime:
-        _runtime_stage(ctx, image, report)
+        _runtime_stage(ctx, image, report, limits)
     if reference:
-        _reference_stage(ctx, image, report)
+        from conventions.reference_runtime import reference_stage
+
+        reference_stage(ctx, image, report, limits)
     return report
 
 
-def _reference_stage(ctx, image, report: CheckReport) -> None:
-    """The same feeds in onnxruntime 1.17 (the Nx reference) and in the installed onnxruntime."""
-    from conventions import runtime as rt
-    from conventions.reference_runtime import reference_findings
-    from nxport.runtime import cpu_session
-
-    rgb = rt.resolve_image(image)[0] if ctx.profile == "image" else None
-    feeds, reason = rt.build_feeds(ctx, rgb)
-    if reason:
-        return  # the runtime stage already reported why the model cannot be fed
-    data = ctx.model.SerializeToString() if ctx.path is None else Path(ctx.path).read_bytes()
-    try:
-        current = cpu_session(data, threads=1).run(None, feeds)
-    except Exception:  # the runtime stage reports a model the current onnxruntime cannot run
-        return
-    quantized = any(n.op_type == "QuantizeLinear" for n in ctx.model.graph.node)
-    findings, info = reference_findings(data, feeds, current, quantized)
-    report.findings.extend(findings)
-    report.runtime["reference"] = info
-
-
-def _runtime_stage(ctx, image, report: CheckReport) -> None:
+def _runtime_stage(ctx, image, report: CheckReport, limits) -> None:
+    from conventions import bounded_runtime
     from conventions import runtime as rt
     from nxport.errors import NxportError
 
     try:
-        result = rt.run(ctx, image)
+        result = bounded_runtime.run(ctx, image, limits)  # rt.run in a child under time/memory limits
     except NxportError:
         raise  # a bad --image is the caller's input error, not a property of the model
     except Exception as exc:  # a checker bug on an odd model must still end in a report
@@ -72,7 +53,7 @@ def _runtime_stage(ctx, image, report: CheckReport) -> None:
             fix="run the model in onnxruntime by hand to see whether it is the model or the checker")])
     report.findings.extend(result.findings)
     report.runtime = result.info
-    for rule_id in rt.RUNTIME_RULES:
+    for rule_id in [*rt.RUNTIME_RULES, *bounded_runtime.LIMIT_RULES]:
         if rule_id not in report.rules_checked:
             report.rules_checked.append(rule_id)
 
