@@ -35,6 +35,7 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
         from conventions.reference_runtime import reference_stage
 
         reference_stage(ctx, image, report, limits)
+    report.runtime["rule_seconds"] = ctx.extra.get("rule_seconds", {})
     return report
 
 

@@ -107,7 +107,7 @@ def reference_stage(ctx, image, report, limits: Limits | None = None) -> None:
     from conventions.sclblonnx_opinion import sclblonnx_stage
 
     limits = limits or Limits()
-    if "outputs" not in ctx.extra:  # runtime=False: run the current onnxruntime now, under the same limits
+    if not ctx.extra.get("runtime_attempted"):  # runtime=False: run the current onnxruntime now, under the same limits
         bounded_runtime.run(ctx, image, limits)
     data = ctx.model.SerializeToString() if ctx.path is None else Path(ctx.path).read_bytes()
     outputs = ctx.extra.get("outputs")

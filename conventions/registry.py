@@ -8,6 +8,7 @@ function name, so listing and testing stay one-entry-per-check.
 from __future__ import annotations
 
 import fnmatch
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -82,8 +83,11 @@ def run_rule(r: Rule, ctx: ModelContext) -> list[Finding]:
 def run_rules(ctx: ModelContext) -> tuple[list[Finding], list[str]]:
     findings: list[Finding] = []
     checked: list[str] = []
+    seconds = ctx.extra.setdefault("rule_seconds", {})  # per rule id: the CI summary names the slowest
     for r in list_rules(profile=ctx.profile):
+        started = time.perf_counter()
         findings.extend(run_rule(r, ctx))
+        seconds[r.rule_id] = round(seconds.get(r.rule_id, 0.0) + time.perf_counter() - started, 4)
         if r.rule_id not in checked:
             checked.append(r.rule_id)
     return findings, checked
