@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,8 +128,19 @@ def render_json(reports: list[FileReport], fail_on: FailOn) -> str:
               "findings": [f.to_dict() for f in _sorted(r.findings)],
               "ignored": [{**i.finding.to_dict(), "reason": i.reason} for i in r.ignored],
               **r.details} for r in reports]
-    return json.dumps({"fail_on": fail_on.value, "exit_code": exit_code(reports, fail_on), "files": files},
-                      indent=2, allow_nan=False, default=str)
+    data = _finite({"fail_on": fail_on.value, "exit_code": exit_code(reports, fail_on), "files": files})
+    return json.dumps(data, indent=2, allow_nan=False, default=str)
+
+
+def _finite(value):
+    """NaN/inf (e.g. a reference diff on NaN outputs) as strings: strict JSON parsers reject them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 # --- junit ----------------------------------------------------------------------------------------
