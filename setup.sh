@@ -15,4 +15,6 @@ fi
 if [ ! -x .venv-nx-reference/bin/python ]; then
   "$PYTHON" -m venv .venv-nx-reference
 fi
-.venv-nx-reference/bin/python -m pip install --quiet --disable-pip-version-check "onnxruntime==1.17.3" "numpy<2"
+# sclblonnx 0.3.0 (the legacy Nx checker, a second opinion beside ours) refuses onnx > 1.15: it lives here too.
+.venv-nx-reference/bin/python -m pip install --quiet --disable-pip-version-check "onnxruntime==1.17.3" "numpy<2" \
+  "onnx==1.15.0" "sclblonnx==0.3.0" onnxoptimizer requests "onnxsim==0.4.36"

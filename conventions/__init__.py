@@ -22,19 +22,22 @@ __all__ = ["CheckReport", "Finding", "Level", "assert_conformant", "check", "lis
 
 
 def check(model: str | os.PathLike | bytes | onnx.ModelProto, *, runtime: bool = True, image=None,
-          profile: str | None = None, reference: bool = False, evidence=None) -> CheckReport:
+          profile: str | None = None, reference: bool = False, limits=None, evidence=None) -> CheckReport:
     """Check `model` (path, bytes or ModelProto) against every rule; never raises for a bad file.
 
     reference: also run it in onnxruntime 1.17, the Nx reference runtime, from the environment
     ./setup.sh creates (a missing environment is an INFO finding, never a pass in disguise).
     runtime: also run it in onnxruntime on a real photo (`image`: None = skimage's chelsea, a path,
     a PIL image or a uint8 RGB array). profile: "image", "text" (CLIP text tower) or None to detect
-    it (an input named `tokens-` means text). evidence: outputs of a run already done on this graph
-    (conventions.runtime.RunEvidence), checked instead of a second onnxruntime session.
+    it (an input named `tokens-` means text). limits: conventions.sandbox.Limits (wall clock, memory
+    cap, feed size) for every stage that runs the model; None = the spec's defaults (60 s, 4096 MB).
+    evidence: outputs of a run the caller already did on this very graph (conventions.runtime.RunEvidence,
+    an exporter's verification pass), checked instead of opening a second onnxruntime session.
     """
     from conventions.checker import check as _check
 
-    return _check(model, runtime=runtime, image=image, profile=profile, reference=reference, evidence=evidence)
+    return _check(model, runtime=runtime, image=image, profile=profile, reference=reference, limits=limits,
+                  evidence=evidence)
 
 
 def assert_conformant(model, **kw) -> CheckReport:

@@ -1,4 +1,4 @@
-"""python -m conventions FILE.onnx [--json] [--image PATH] [--no-runtime] [--profile image|text]"""
+"""python -m conventions PATH... (see conventions/cli.py for the options and exit codes)"""
 
 import sys
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from conventions import spec
 from conventions.context import PROFILES, build_context, load_source
 from conventions.findings import CheckReport, Finding, Level
@@ -12,18 +10,19 @@ from conventions.rulebook import run_rules
 
 
 def check(model, *, runtime: bool = True, image=None, profile: str | None = None,
-          reference: bool = False, evidence=None) -> CheckReport:
-    """evidence: a conventions.runtime.RunEvidence from a run already done on this graph (the
-    exporters' single verification pass); the runtime stage then checks it instead of running again."""
+          reference: bool = False, limits=None, evidence=None) -> CheckReport:
+    """limits: conventions.sandbox.Limits for the runtime stages (None: the spec's defaults).
+    evidence: a conventions.runtime.RunEvidence from a run already done on this graph (the exporters'
+    single verification pass); the runtime stage then checks it instead of running the model again."""
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {PROFILES} (or None to detect it)")
     loaded = load_source(model)
     report = CheckReport(source=loaded.label, readable=loaded.model is not None, spec_version=spec.spec_version(),
                          profile=profile or "image")
     if loaded.model is None:
-        report.findings.append(finding("A3", f"cannot read {loaded.label}: {loaded.error}",
+        report.findings.append(finding(loaded.rule_id, f"cannot read {loaded.label}: {loaded.error}",
                                        fix="pass a .onnx file written by onnx.save / torch.onnx.export"))
-        report.rules_checked.append("A3")
+        report.rules_checked.append(loaded.rule_id)
         return report
     try:
         ctx = build_context(loaded, profile)
@@ -34,39 +33,25 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
     report.profile = ctx.profile
     report.findings, report.rules_checked = run_rules(ctx)
     if runtime:
-        _runtime_stage(ctx, image, report, evidence)
+        _runtime_stage(ctx, image, report, limits, evidence)
     if reference:
-        _reference_stage(ctx, image, report)
+        from conventions.reference_runtime import reference_stage
+
+        reference_stage(ctx, image, report, limits)
+    report.runtime["rule_seconds"] = ctx.extra.get("rule_seconds", {})
     return report
 
 
-def _reference_stage(ctx, image, report: CheckReport) -> None:
-    """The same feeds in onnxruntime 1.17 (the Nx reference) and in the installed onnxruntime."""
-    from conventions import runtime as rt
-    from conventions.reference_runtime import reference_findings
-    from core.sessions import cpu_session
-
-    rgb = rt.resolve_image(image)[0] if ctx.profile == "image" else None
-    feeds, reason = rt.build_feeds(ctx, rgb)
-    if reason:
-        return  # the runtime stage already reported why the model cannot be fed
-    data = ctx.model.SerializeToString() if ctx.path is None else Path(ctx.path).read_bytes()
-    try:
-        current = cpu_session(data, threads=1).run(None, feeds)
-    except Exception:  # the runtime stage reports a model the current onnxruntime cannot run
-        return
-    quantized = any(n.op_type == "QuantizeLinear" for n in ctx.model.graph.node)
-    findings, info = reference_findings(data, feeds, current, quantized)
-    report.findings.extend(findings)
-    report.runtime["reference"] = info
-
-
-def _runtime_stage(ctx, image, report: CheckReport, evidence=None) -> None:
+def _runtime_stage(ctx, image, report: CheckReport, limits, evidence=None) -> None:
+    from conventions import bounded_runtime
     from conventions import runtime as rt
     from core.errors import NxportError
 
     try:
-        result = rt.run(ctx, image, evidence)
+        if evidence is not None:  # the caller ran this graph itself, under its own control
+            result = rt.run(ctx, image, evidence)
+        else:
+            result = bounded_runtime.run(ctx, image, limits)  # rt.run in a child under time/memory limits
     except NxportError:
         raise  # a bad --image is the caller's input error, not a property of the model
     except Exception as exc:  # a checker bug on an odd model must still end in a report
@@ -75,7 +60,7 @@ def _runtime_stage(ctx, image, report: CheckReport, evidence=None) -> None:
             fix="run the model in onnxruntime by hand to see whether it is the model or the checker")])
     report.findings.extend(result.findings)
     report.runtime = result.info
-    for rule_id in rt.RUNTIME_RULES:
+    for rule_id in [*rt.RUNTIME_RULES, *bounded_runtime.LIMIT_RULES]:
         if rule_id not in report.rules_checked:
             report.rules_checked.append(rule_id)
 

@@ -1,28 +1,49 @@
-"""The conformance check's command line, shared by `python -m conventions` and `nxport check`.
+"""The conformance check's command line, shared by `python -m conventions` and `nxport check`:
+PATH... [--format text|json|junit|sarif|github] [--jobs N] [--fail-on must|should|info]
 
-Exit code: 0 conformant, 1 a MUST rule failed, 2 unreadable file (or a bad --image).
+PATH: .onnx files, folders (every *.onnx below them) and globs. Exit code: the worst verdict -
+0 every file passes, 1 a finding at or above --fail-on, 2 an unreadable file (or a bad --image /
+config). One file in the default text format prints the full report as before.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from conventions.context import PROFILES
+from conventions.reports import FailOn, Format
 
-DESCRIPTION = "Check an ONNX file against the Nx conventions."
+
+DESCRIPTION = "Check ONNX files against the Nx conventions."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="path to the .onnx file")
+    parser.add_argument("model", nargs="+", metavar="PATH", help=".onnx files, folders (recursive *.onnx) or globs")
     output = parser.add_argument_group("output")
-    output.add_argument("--json", action="store_true", help="print the full report as JSON")
+    output.add_argument("--format", type=Format, choices=list(Format), default=None,
+                        help="text (default), json, junit (XML), sarif (2.1.0) or github (workflow commands)")
+    output.add_argument("--json", action="store_true", help="one file: its full report as JSON (as --format json)")
+    output.add_argument("--output", default=None, metavar="FILE", help="write the report to FILE (atomically)")
+    policy = parser.add_argument_group("policy")
+    policy.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
+                        help="lowest level that fails (default: config, else must)")
+    policy.add_argument("--ignore", nargs="+", default=[], metavar="RULE", help="rule ids to ignore everywhere")
+    policy.add_argument("--config", default=None, help="a .nxport.toml / pyproject.toml (default: found upward)")
     run = parser.add_argument_group("runtime stage")
     run.add_argument("--runtime", action=argparse.BooleanOptionalAction, default=True,
                      help="run the model in onnxruntime on a real photo (default: on)")
     run.add_argument("--image", default=None, help="photo to feed (default: scikit-image's chelsea)")
     run.add_argument("--reference-runtime", action="store_true",
-                     help="also run it in onnxruntime 1.17, the Nx reference runtime (./setup.sh installs it)")
+                     help="also run it in onnxruntime 1.17, the Nx reference runtime, and ask sclblonnx "
+                     "(./setup.sh installs both)")
+    run.add_argument("--timeout", type=float, default=None, metavar="S",
+                     help="wall-clock limit per model run (default 60; more -> rule H1)")
+    run.add_argument("--memory-limit", type=int, default=None, metavar="MB",
+                     help="memory cap per model run (default 4096; more -> rule H2)")
+    run.add_argument("--jobs", type=int, default=None, metavar="N",
+                     help="files checked in parallel (default: CPU count)")
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="image (Nx vision model) or text (CLIP text tower); default: detect")
 
@@ -35,17 +56,65 @@ def _next_step(report) -> str:
     return "next: apply each MUST fix above, re-export, and run this check again"
 
 
-def run(args: argparse.Namespace) -> int:
+def _limits(args):
+    from conventions.sandbox import Limits
+
+    overrides = {k: v for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory_limit)) if v is not None}
+    try:
+        return Limits(**overrides)
+    except ValueError as exc:
+        from core.errors import ConfigError
+
+        raise ConfigError(str(exc), fix="--timeout and --memory-limit take positive numbers") from exc
+
+
+def _single(args, limits) -> int:
+    """One file, text or --json: the checker's own full report (the format before many files)."""
     from conventions.checker import check
 
-    report = check(args.model, runtime=args.runtime, image=args.image, profile=args.profile,
-                   reference=args.reference_runtime)
+    report = check(args.model[0], runtime=args.runtime, image=args.image, profile=args.profile,
+                   reference=args.reference_runtime, limits=limits)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.format_text())
         print(_next_step(report))
     return report.exit_code
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        print(text)
+        return
+    from core.atomic import write_bytes_atomic
+
+    write_bytes_atomic(output, (text + "\n").encode("utf-8"))  # a CI artifact: replaced, never half-written
+
+
+def _many(args, limits, config) -> int:
+    from conventions import batch, reports
+
+    ignores = config.ignores + ((batch.IgnoreRule(tuple(args.ignore), batch.CLI_REASON),) if args.ignore else ())
+    options = batch.BatchOptions(args.runtime, args.reference_runtime, args.image, args.profile, limits, ignores)
+    fail_on = args.fail_on or config.fail_on or FailOn.MUST
+    paths = batch.expand_paths(args.model)
+    results = batch.check_many(paths, options, jobs=args.jobs or os.cpu_count() or 1)
+    _emit(reports.render(results, args.format or Format.TEXT, fail_on), args.output)
+    return reports.exit_code(results, fail_on)
+
+
+def run(args: argparse.Namespace) -> int:
+    from conventions.batch import load_config
+
+    limits = _limits(args)
+    config = load_config(args.config)
+    plain = (args.fail_on is None and not args.ignore and args.output is None and not config.ignores
+             and config.fail_on is None and len(args.model) == 1 and not os.path.isdir(args.model[0]))
+    if plain and (args.format in (None, Format.TEXT) or (args.json and args.format is None)):
+        return _single(args, limits)
+    if args.json and args.format is None:
+        args.format = Format.JSON
+    return _many(args, limits, config)
 
 
 def main(argv: list[str] | None = None) -> int:

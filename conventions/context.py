@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
 
+from conventions import spec
 from conventions.names import ParsedName, parse_output_name
 from conventions.normalization import DocStringError, Normalization, parse_doc_string
 
@@ -76,6 +78,7 @@ class Loaded:
     path: str | None
     label: str
     error: str | None = None  # why the source is unreadable
+    rule_id: str = "A3"  # H4 when the checker refused it for its size
 
 
 def _tensor_info(value_info: onnx.ValueInfoProto) -> TensorInfo:
@@ -111,20 +114,46 @@ def _require_graph(model: onnx.ModelProto, path: str | None, label: str) -> Load
     return Loaded(model, path, label)
 
 
+def _too_large(size: int, label: str, path: str | None) -> Loaded | None:
+    cap = spec.limit("file_bytes_max")
+    if size <= cap:
+        return None
+    return Loaded(None, path, label, f"{size:,} bytes, over the limit of {cap:,} (protobuf cannot hold a model "
+                  "this large in one file); not read", rule_id="H4")
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why `path` is no regular file. A FIFO would block read() forever, /dev/zero never ends."""
+    try:
+        mode = path.stat().st_mode  # follows symlinks: a link to /dev/zero is a device
+    except FileNotFoundError:
+        return "file does not exist"
+    except OSError as exc:  # a symlink loop, a permission problem
+        return f"cannot stat file ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not an .onnx file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a device, FIFO or socket); not read"
+    return None
+
+
 def load_source(source) -> Loaded:
-    """A path, bytes or ModelProto -> Loaded; never raises for a bad file."""
+    """A path, bytes or ModelProto -> Loaded; never raises for a bad file, never reads unbounded."""
     if isinstance(source, onnx.ModelProto):
         return _require_graph(source, None, f"<ModelProto {source.graph.name or 'unnamed'}>")
     if isinstance(source, (bytes, bytearray)):
-        return _parse_bytes(bytes(source), f"<{len(source)} bytes>", None)
+        label = f"<{len(source)} bytes>"
+        return _too_large(len(source), label, None) or _parse_bytes(bytes(source), label, None)
     if not isinstance(source, (str, os.PathLike)):
         return Loaded(None, None, repr(source)[:80], f"unsupported source type {type(source).__name__}")
     path = Path(source)
     label = str(path)
-    if not path.exists():
-        return Loaded(None, label, label, "file does not exist")
-    if path.is_dir():
-        return Loaded(None, label, label, "is a directory, not an .onnx file")
+    problem = _file_problem(path)
+    if problem:
+        return Loaded(None, label, label, problem)
+    refused = _too_large(path.stat().st_size, label, label)
+    if refused:
+        return refused
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -147,7 +176,11 @@ def build_context(loaded: Loaded, profile: str | None) -> ModelContext:
     inputs = [_tensor_info(i) for i in graph.input if i.name not in initializers]
     outputs = [_tensor_info(o) for o in graph.output]
     normalization, doc_error = None, None
+    doc_cap = spec.limit("doc_string_bytes_max")
     try:
+        if len(graph.doc_string) > doc_cap:  # never parse megabytes of JSON from a stranger (H4)
+            raise DocStringError(f"graph.doc_string is {len(graph.doc_string):,} characters, over the "
+                                 f"checker's limit of {doc_cap:,} (rule H4); not parsed")
         normalization = parse_doc_string(graph.doc_string)
     except DocStringError as exc:
         doc_error = exc

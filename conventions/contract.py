@@ -113,7 +113,7 @@ def read_contract(source, *, profile: str | None = None) -> Contract:
     """A path, bytes or ModelProto -> Contract. An unreadable source is ArtifactContractError (A3)."""
     loaded = load_source(source)
     if loaded.model is None:
-        raise ArtifactContractError(loaded.label, "read", [("A3", loaded.error or "unreadable")])
+        raise ArtifactContractError(loaded.label, "read", [(loaded.rule_id, loaded.error or "unreadable")])
     ctx = build_context(loaded, profile)
     findings, _ = run_rules(ctx)
     return contract_from_context(ctx, loaded, findings)

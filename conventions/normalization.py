@@ -43,6 +43,8 @@ def parse_doc_string(doc_string: str) -> Normalization:
         data = json.loads(doc_string)
     except json.JSONDecodeError as exc:
         raise DocStringError(f"graph.doc_string is not JSON ({exc.msg} at char {exc.pos})") from exc
+    except RecursionError as exc:  # "[[[[..." 200,000 deep: json recurses per level
+        raise DocStringError("graph.doc_string is JSON nested too deeply to read") from exc
     if not isinstance(data, dict):
         raise DocStringError(f"graph.doc_string JSON is a {type(data).__name__}, not an object")
     values = {}

@@ -18,6 +18,7 @@ import numpy as np
 
 from conventions.findings import Finding, Level
 from conventions.registry import finding
+from conventions.sandbox import Limits, is_memory_error, preexec_limits
 
 REFERENCE_VERSION = "1.17.3"
 ENV_VAR = "NXPORT_REFERENCE_PYTHON"
@@ -32,33 +33,57 @@ def reference_python() -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def run_reference(model_bytes: bytes, feeds: dict[str, np.ndarray], python: Path, timeout: float = 300) -> dict:
+def run_probe(python: Path, script: str, args: list[str], limits: Limits) -> dict:
+    """One JSON line from a probe script run in the reference interpreter, under `limits`.
+
+    {"ok": False, "limit": "H1" | "H2", ...} when the wall clock or the memory cap ended it."""
+    command = [str(python), str(Path(__file__).with_name(script)), *args]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=limits.timeout_s,
+                              preexec_fn=preexec_limits(limits.memory_mb * 2**20))
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "stage": "run", "limit": "H1", "error": f"no result within {limits.timeout_s:g} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode < 0:
+        return {"ok": False, "stage": "run", "limit": "H2", "error": f"killed by signal {-proc.returncode}"}
+    if proc.returncode != 0 or not lines:
+        error = (proc.stderr or proc.stdout).strip()[-500:]
+        return {"ok": False, "stage": "start", "error": error, **({"limit": "H2"} if is_memory_error(error) else {})}
+    result = json.loads(lines[-1])
+    if not result.get("ok") and is_memory_error(result.get("error", "")):
+        result["limit"] = "H2"
+    return result
+
+
+def run_reference(model_bytes: bytes, feeds: dict[str, np.ndarray], python: Path, limits: Limits | None = None) -> dict:
     """Outputs of the model in the reference runtime: {"ok", "onnxruntime", "outputs"/"error", ...}."""
     with tempfile.TemporaryDirectory(prefix="nxport-reference-") as tmp:
         model_path, inputs, outputs = Path(tmp, "model.onnx"), Path(tmp, "in.npz"), Path(tmp, "out.npz")
         model_path.write_bytes(model_bytes)
         np.savez(inputs, **feeds)
-        probe = Path(__file__).with_name("_reference_probe.py")
-        proc = subprocess.run([str(python), str(probe), str(model_path), str(inputs), str(outputs)],
-                              capture_output=True, text=True, timeout=timeout)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            return {"ok": False, "stage": "start", "error": (proc.stderr or proc.stdout).strip()[-500:]}
-        result = json.loads(lines[-1])
+        result = run_probe(python, "_reference_probe.py", [str(model_path), str(inputs), str(outputs)],
+                           limits or Limits())
         if result.get("ok"):
             with np.load(outputs) as data:
                 result["values"] = [data[f"output_{i}"] for i in range(len(result["outputs"]))]
         return result
 
 
+def missing_environment() -> Finding:
+    return finding("A3", f"reference-runtime check skipped: no onnxruntime {REFERENCE_VERSION} environment",
+                   level=Level.INFO, fix=f"run ./setup.sh (creates .venv-nx-reference) or set {ENV_VAR}")
+
+
 def reference_findings(model_bytes: bytes, feeds: dict[str, np.ndarray], current: list[np.ndarray],
-                       quantized: bool) -> tuple[list[Finding], dict]:
+                       quantized: bool, limits: Limits | None = None) -> tuple[list[Finding], dict]:
     python = reference_python()
     if python is None:
-        return [finding("A3", f"reference-runtime check skipped: no onnxruntime {REFERENCE_VERSION} environment",
-                        level=Level.INFO, fix=f"run ./setup.sh (creates .venv-nx-reference) or set {ENV_VAR}")], {}
-    result = run_reference(model_bytes, feeds, python)
+        return [missing_environment()], {}
+    result = run_reference(model_bytes, feeds, python, limits)
     info = {k: v for k, v in result.items() if k not in ("values", "outputs")}
+    if result.get("limit"):
+        return [finding(result["limit"], f"onnxruntime {REFERENCE_VERSION} (the Nx reference runtime): "
+                                         f"{result.get('error', '')}")], info
     if not result.get("ok"):
         version = result.get("onnxruntime", REFERENCE_VERSION)
         return [finding("A3", f"onnxruntime {version} (the Nx reference runtime) cannot {result.get('stage', 'run')} "
@@ -73,3 +98,22 @@ def reference_findings(model_bytes: bytes, feeds: dict[str, np.ndarray], current
                               f"{worst:.2e} (> {tolerance:.0e})", level=Level.SHOULD,
                         fix="an op behaves differently across runtime releases: check the device's results")], info
     return [], info
+
+
+def reference_stage(ctx, image, report, limits: Limits | None = None) -> None:
+    """The feeds of the (bounded) onnxruntime stage, run again in onnxruntime 1.17, and compared;
+    then sclblonnx's verdict beside ours (conventions.sclblonnx_opinion)."""
+    from conventions import bounded_runtime
+    from conventions.sclblonnx_opinion import sclblonnx_stage
+
+    limits = limits or Limits()
+    if not ctx.extra.get("runtime_attempted"):  # runtime=False: run the current onnxruntime now, under the same limits
+        bounded_runtime.run(ctx, image, limits)
+    data = ctx.model.SerializeToString() if ctx.path is None else Path(ctx.path).read_bytes()
+    outputs = ctx.extra.get("outputs")
+    if outputs:  # else the runtime stage already said why the model cannot be fed or run
+        quantized = any(n.op_type == "QuantizeLinear" for n in ctx.model.graph.node)
+        findings, info = reference_findings(data, ctx.extra["feeds"], list(outputs.values()), quantized, limits)
+        report.findings.extend(findings)
+        report.runtime["reference"] = info
+    sclblonnx_stage(ctx, data, report, limits)

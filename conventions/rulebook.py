@@ -7,6 +7,7 @@ so the registry and the rules never import each other in a circle.
 from __future__ import annotations
 
 import fnmatch
+import time
 
 import conventions.rules  # noqa: F401  registers every rule family
 from conventions.context import ModelContext
@@ -41,8 +42,11 @@ def run_rule(r: Rule, ctx: ModelContext) -> list[Finding]:
 def run_rules(ctx: ModelContext) -> tuple[list[Finding], list[str]]:
     findings: list[Finding] = []
     checked: list[str] = []
+    seconds = ctx.extra.setdefault("rule_seconds", {})  # per rule id: the CI summary names the slowest
     for r in list_rules(profile=ctx.profile):
+        started = time.perf_counter()
         findings.extend(run_rule(r, ctx))
+        seconds[r.rule_id] = round(seconds.get(r.rule_id, 0.0) + time.perf_counter() - started, 4)
         if r.rule_id not in checked:
             checked.append(r.rule_id)
     return findings, checked

@@ -48,6 +48,9 @@ class RunEvidence:
 class RuntimeResult:
     findings: list[Finding] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    # What the reference-runtime stage compares against (kept out of the report).
+    feeds: dict = field(default_factory=dict, repr=False)
+    outputs: dict = field(default_factory=dict, repr=False)
 
 
 def resolve_image(image) -> tuple[object, str]:
@@ -146,6 +149,7 @@ def run(ctx: ModelContext, image=None, evidence: RunEvidence | None = None) -> R
                                        fix="fix the input findings above; the run then checks the outputs too"))
         return result
     result.info["inputs"] = {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in feeds.items()}
+    result.feeds = feeds
     _run_twice(ctx, session, feeds, label, result)
     return result
 
@@ -160,6 +164,7 @@ def _run_twice(ctx: ModelContext, session, feeds: dict, label: str, result: Runt
         return
     result.info["seconds"]["two_runs"] = round(time.perf_counter() - started, 4)
     result.info["outputs"] = {name: _stats(value) for name, value in first.items()}
+    result.outputs = first
     result.findings.extend(_determinism(first, second))
     result.findings.extend(check_outputs(ctx, first))
 

@@ -199,7 +199,8 @@ def info(runtime: Runtime) -> dict:
         "default_model": settings.default_model,
         "limits": {"max_images": settings.max_images, "max_payload_bytes": settings.max_payload_bytes,
                    "max_image_pixels": settings.max_image_pixels, "max_batch": settings.max_batch,
-                   "max_concurrent_requests": settings.max_concurrent_requests},
+                   "max_concurrent_requests": settings.max_concurrent_requests,
+                   "max_connections": settings.max_connections},
         "auth": settings.api_key is not None,
         "version": _version(),
     }

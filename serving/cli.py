@@ -16,7 +16,8 @@ from serving.settings import OPTIONS, BatchingMode, Settings, resolve_settings
 GROUPS = {
     "network": ("host", "port", "api_key"),
     "models": ("default_model", "batching", "max_batch", "batch_wait_ms", "threads"),
-    "limits": ("max_images", "max_payload_bytes", "max_image_pixels", "max_concurrent_requests", "decode_workers"),
+    "limits": ("max_images", "max_payload_bytes", "max_image_pixels", "max_concurrent_requests", "max_connections",
+               "decode_workers"),
     "logging": ("log_level",),
 }
 
@@ -69,7 +70,8 @@ def serve(settings: Settings) -> int:
                     "(set NXPORT_API_KEY)", settings.host)
     log.info("serving %s on http://%s:%d", ", ".join(m.name for m in models), settings.host, settings.port)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            access_log=False, log_config=None, timeout_graceful_shutdown=5)
+                            access_log=False, log_config=None, timeout_graceful_shutdown=5,
+                            limit_concurrency=settings.max_connections)  # bounded open connections
     uvicorn.Server(config).run()
     return 0
 

@@ -37,6 +37,7 @@ class Settings:
     max_payload_bytes: int = 32 * 1024 * 1024  # request body
     max_image_pixels: int = 40_000_000  # decompression-bomb guard, width x height declared by the header
     max_concurrent_requests: int = 64  # beyond this: 429 Backpressure
+    max_connections: int = 256  # open connections + tasks (uvicorn limit_concurrency); beyond: 503
     batch_wait_ms: float = 0.0  # wait this long for more images before running a batch
     decode_workers: int = 2  # threads that decode and preprocess images (in parallel with inference)
     threads: int = 0  # onnxruntime intra-op threads per model; 0 = min(4, CPU count)
@@ -101,6 +102,8 @@ OPTIONS: tuple[Option, ...] = (
            "height limit (default 40e6)"),
     Option("max_concurrent_requests", "NXPORT_MAX_CONCURRENT_REQUESTS", _positive_int,
            "requests in flight; more -> 429 (default 64)"),
+    Option("max_connections", "NXPORT_MAX_CONNECTIONS", _positive_int,
+           "open connections; more -> 503 before any request is read (default 256)"),
     Option("batch_wait_ms", "NXPORT_BATCH_WAIT_MS", _non_negative_float, "wait for more images before a "
            "batch runs (default 0: batch what queued during the previous run)"),
     Option("decode_workers", "NXPORT_DECODE_WORKERS", _positive_int, "image decode threads (default 2)"),

@@ -84,6 +84,18 @@ def drop_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def duplicate_output(model: onnx.ModelProto) -> onnx.ModelProto:
+    model.graph.output.append(model.graph.output[0])
+    return model
+
+
+def empty_initializer(model: onnx.ModelProto) -> onnx.ModelProto:
+    """10^12 declared elements, no data: helper.make_tensor refuses it, a hostile file does not."""
+    tensor = onnx.TensorProto(name="w", data_type=onnx.TensorProto.FLOAT, dims=[10**6, 10**6])
+    model.graph.initializer[0].CopyFrom(tensor)
+    return model
+
+
 def with_model_doc(model: onnx.ModelProto) -> onnx.ModelProto:
     model.doc_string, model.graph.doc_string = model.graph.doc_string, ""
     return model
@@ -160,6 +172,14 @@ STATIC_CASES = [
     ("means_count", lambda: build(doc='{"means":[123.675],"vars":[58.395,57.12,57.375]}'),
      "C3", Level.MUST, "3-channel"),
     ("invalid_graph", lambda: drop_initializers(build()), "A3", Level.MUST, "check_model(full_check=True) fails"),
+    # hostile inputs (issue 11): each found on main as CONFORMANT or as a crash
+    ("vars_infinity", lambda: build(doc='{"means":[0,0,0],"vars":[1e999,1,1]}'), "C3", Level.MUST, "non-finite"),
+    ("means_nan", lambda: build(doc='{"means":[NaN,0,0],"vars":[1,1,1]}'), "C3", Level.MUST, "means nan"),
+    ("nul_in_name", lambda: build(out_name="scores-0:c\x00at;1:dog;2:car;3:bus"), "E2", Level.MUST, "U+0000"),
+    ("bidi_in_name", lambda: build(out_name="scores-0:cat;1:dog\u202e;2:car;3:bus"), "E2", Level.MUST, "U+202E"),
+    ("duplicate_outputs", lambda: duplicate_output(build()), "H5", Level.MUST, "graph output names"),
+    ("empty_initializer", lambda: empty_initializer(build()), "H4", Level.MUST, "declares 1,000,000,000,000"),
+    ("doc_string_nested", lambda: build(doc="[" * 100_000), "H4", Level.MUST, "100,000 characters"),
     ("uint8_input", lambda: build(in_type="uint8"), "B5", Level.MUST, "uint8"),
     ("two_images", lambda: build(extra_inputs=', float[1,3,8,8] "image2-"'), "B1", Level.MUST, "2 rank-4 inputs"),
     ("rank3_input", lambda: build(in_shape="3,8,8", w_shape=(8, 4)), "B1", Level.MUST, "no rank-4 input"),
@@ -421,7 +441,8 @@ def test_report_text_and_dict():
 
 def test_spec_data_lists_every_rule():
     expected = ({f"A{i}" for i in range(1, 7)} | {f"B{i}" for i in range(1, 10)} | {f"C{i}" for i in range(1, 6)}
-                | {f"D{i}" for i in range(0, 6)} | {f"E{i}" for i in range(1, 5)} | {f"F{i}" for i in range(1, 4)})
+                | {f"D{i}" for i in range(0, 6)} | {f"E{i}" for i in range(1, 5)} | {f"F{i}" for i in range(1, 4)}
+                | {f"H{i}" for i in range(1, 6)})
     rules = load_spec()["rules"]
     assert set(rules) == expected
     assert all(r["level"] in ("MUST", "SHOULD", "INFO") and r["fix"] and r["title"] for r in rules.values())
@@ -460,10 +481,12 @@ def test_cli_exit_codes_and_json(tmp_path):
     assert failing.returncode == 1 and "[MUST] A1" in failing.stdout and "[MUST] B4" in failing.stdout
     report = json.loads(run_cli(bad, "--json").stdout)
     assert {"A1", "B4"} <= {f["rule_id"] for f in report["findings"]} and report["exit_code"] == 1
-    for source in (broken, tmp_path, tmp_path / "missing.onnx"):
+    for source in (broken, tmp_path / "missing.onnx"):
         result = run_cli(source, "--json")
         assert result.returncode == 2 and json.loads(result.stdout)["readable"] is False
         assert "Traceback" not in result.stderr
+    folder = json.loads(run_cli(tmp_path, "--json", "--no-runtime").stdout)  # a folder: every *.onnx in it
+    assert folder["exit_code"] == 2 and [f["verdict"] for f in folder["files"]] == ["FAIL", "UNREADABLE", "PASS"]
 
 
 def test_cli_bad_image_is_a_user_error(tmp_path):

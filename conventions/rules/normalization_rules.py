@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+from conventions import spec
 from conventions.context import ModelContext
 from conventions.normalization import DocStringError, parse_doc_string
 from conventions.nx_input import InputLayout
@@ -15,7 +18,7 @@ def doc_string_json(ctx: ModelContext):
     if ctx.doc_error is None:
         return
     fix = None
-    if _parses(ctx.model.doc_string):
+    if len(ctx.model.doc_string) <= spec.limit("doc_string_bytes_max") and _parses(ctx.model.doc_string):
         # The usual slip: torch/onnx writers put doc strings on the ModelProto.
         fix = ("the JSON is in ModelProto.doc_string, where Nx does not look: copy it with "
                "model.graph.doc_string = model.doc_string")
@@ -53,6 +56,15 @@ def normalization_values(ctx: ModelContext):
         if channels is not None and len(values) != channels:
             yield finding("C3", f"{key} has {len(values)} values {_fmt(values)} for a {channels}-channel input; "
                           f"expected one per channel ({channels})")
+    non_finite = [(key, v) for key, values in (("means", norm.means), ("vars", norm.vars)) for v in values
+                  if not math.isfinite(v)]
+    if non_finite:  # JSON allows NaN, Infinity and 1e999; the runtime would zero or poison a channel
+        listed = ", ".join(f"{key} {v:g}" for key, v in non_finite)
+        yield finding("C3", f"means {_fmt(norm.means)} / vars {_fmt(norm.vars)} contain non-finite values ({listed}); "
+                      "every value must be a finite number",
+                      fix="write finite numbers on the 0..255 scale (ImageNet: means [123.675, 116.28, 103.53], "
+                      "vars [58.395, 57.12, 57.375]); JSON NaN/Infinity/1e999 are never valid here")
+        return
     bad_std = [v for v in norm.vars if v <= 0]
     if bad_std:
         yield finding("C3", f"vars {_fmt(norm.vars)} contains {_fmt(bad_std)}; every std must be > 0 "

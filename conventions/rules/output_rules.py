@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import onnx
@@ -203,6 +204,12 @@ def class_name_characters(ctx: ModelContext):
                               f"{1 + len(entry.spill)} segments)")
             if "\n" in entry.full_name or "\r" in entry.full_name:
                 yield finding("E2", f"{where} name {entry.full_name!r} contains a line break")
+            unprintable = unprintable_characters(entry.full_name)
+            if unprintable:
+                yield finding("E2", f"{where} name {entry.full_name[:80]!r} contains unprintable characters "
+                              f"{', '.join(unprintable)}; a label is shown to people and parsed by post-processors",
+                              fix="rename the class with printable characters only (strip control, format and "
+                              "separator characters such as NUL, ESC, U+202E, U+2028)")
             if ":" in entry.full_name:
                 yield finding("E2", f"{where} name {entry.full_name!r} contains ':'", level=Level.SHOULD)
 
@@ -226,6 +233,19 @@ def class_ids(ctx: ModelContext):
         if count is not None and len(entries) != count:
             yield finding("E3", f"output {label!r} names {len(entries)} classes but its shape {t.shape} "
                           f"has C={count}; the counts must be equal")
+
+
+# Unicode categories that print nothing or move the text: controls (NUL, ESC, tab), format characters
+# (bidi overrides), line/paragraph separators, surrogates, private use, unassigned. '\n' and '\r' are
+# reported as line breaks above; ZWJ/ZWNJ (Cf) stay allowed because emoji and Indic scripts need them.
+UNPRINTABLE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+ALLOWED_FORMAT = {"\u200c", "\u200d", "\n", "\r"}
+
+
+def unprintable_characters(name: str) -> list[str]:
+    found = {f"U+{ord(ch):04X}" for ch in name
+             if ch not in ALLOWED_FORMAT and unicodedata.category(ch) in UNPRINTABLE_CATEGORIES}
+    return sorted(found)
 
 
 def _preview(ids: list[int], limit: int = 12) -> str:

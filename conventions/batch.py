@@ -1,0 +1,169 @@
+"""Check many files the way CI runs linters: paths, folders and globs; a bounded worker pool;
+ignores with reasons from the command line or the repository's config.
+
+Config (the first found walking up from the current folder; `--config FILE` to name one):
+`.nxport.toml` (keys at the top level or under [tool.nxport.conventions]) or pyproject.toml's
+[tool.nxport.conventions]:
+
+    fail-on = "must"                       # must | should | info
+    [[tool.nxport.conventions.ignore]]
+    rules = ["B2"]
+    paths = ["models/legacy/*.onnx"]       # optional, relative to the config file; default: every file
+    reason = "legacy input name, renamed in v2"   # required, echoed in every report format
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import time
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from conventions.reports import FailOn, FileReport, Ignored
+from core.errors import ConfigError
+
+CONFIG_FILES = (".nxport.toml", "pyproject.toml")
+CLI_REASON = "--ignore on the command line"
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    rules: tuple[str, ...]
+    reason: str
+    paths: tuple[str, ...] = ()  # fnmatch patterns relative to `root`; empty = every file
+    root: str = "."
+
+    def matches(self, rule_id: str, path: str) -> bool:
+        if rule_id not in self.rules and "*" not in self.rules:
+            return False
+        if not self.paths:
+            return True
+        rel = os.path.relpath(os.path.abspath(path), self.root).replace(os.sep, "/")
+        return any(fnmatch.fnmatch(rel, pattern) for pattern in self.paths)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What every file is checked with; picklable for the worker processes."""
+
+    runtime: bool = True
+    reference: bool = False
+    image: str | None = None
+    profile: str | None = None
+    limits: object = None  # conventions.sandbox.Limits
+    ignores: tuple[IgnoreRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    fail_on: FailOn | None = None
+    ignores: tuple[IgnoreRule, ...] = ()
+    source: str | None = None
+
+
+def _table(data: dict, path: Path) -> dict | None:
+    nested = data.get("tool", {}).get("nxport", {}).get("conventions")
+    if nested is not None or path.name == "pyproject.toml":
+        return nested
+    return data
+
+
+def _ignore(entry, index: int, source: str, root: str) -> IgnoreRule:
+    where = f"{source}: ignore entry {index}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
+        raise ConfigError(f"{where} has no reason: {entry!r}", fix='give every ignore a reason, e.g. '
+                          'reason = "legacy input name, renamed in v2"; it is echoed in every report')
+    rules = entry.get("rules", entry.get("rule"))
+    rules = [rules] if isinstance(rules, str) else rules
+    if not rules or not all(isinstance(r, str) for r in rules):
+        raise ConfigError(f"{where}: rules = {rules!r} is not a list of rule ids", fix='rules = ["B2"]')
+    paths = entry.get("paths", [])
+    paths = [paths] if isinstance(paths, str) else paths
+    return IgnoreRule(tuple(rules), entry["reason"].strip(), tuple(paths), root)
+
+
+def load_config(explicit: str | None = None, start: Path | None = None) -> Config:
+    """The repository's config (see the module doc); an empty Config when there is none."""
+    candidates = [Path(explicit)] if explicit else [
+        folder / name for folder in [(start or Path.cwd()).resolve(), *(start or Path.cwd()).resolve().parents]
+        for name in CONFIG_FILES]
+    for path in candidates:
+        if not path.is_file():
+            if explicit:
+                raise ConfigError(f"--config {explicit}: no such file", fix="pass the path of a .nxport.toml")
+            continue
+        try:
+            table = _table(tomllib.loads(path.read_text(encoding="utf-8")), path)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}", fix="fix the syntax (https://toml.io)") from exc
+        if table is None:
+            continue  # a pyproject.toml without our table: keep looking upward
+        return _config(table, path)
+    return Config()
+
+
+def _config(table: dict, path: Path) -> Config:
+    fail_on = table.get("fail-on")
+    if fail_on is not None and fail_on not in [f.value for f in FailOn]:
+        raise ConfigError(f"{path}: fail-on = {fail_on!r}; allowed: {', '.join(f.value for f in FailOn)}",
+                          fix='fail-on = "must"')
+    entries = table.get("ignore", [])
+    ignores = tuple(_ignore(e, i, str(path), str(path.parent.resolve())) for i, e in enumerate(entries))
+    return Config(FailOn(fail_on) if fail_on else None, ignores, str(path))
+
+
+def expand_paths(args: list[str]) -> list[str]:
+    """Files as given, folders -> every *.onnx below them (sorted), globs -> their matches.
+    A path that matches nothing is kept, so its report says "does not exist"."""
+    out: list[str] = []
+    for arg in args:
+        if os.path.isdir(arg):
+            out += sorted(str(p) for p in Path(arg).rglob("*.onnx") if not p.is_dir())
+        elif glob.has_magic(arg):
+            out += sorted(glob.glob(arg, recursive=True)) or [arg]
+        else:
+            out.append(arg)
+    return list(dict.fromkeys(out))  # a file named twice is checked once
+
+
+def _slowest(runtime: dict) -> str:
+    timings = dict(runtime.get("rule_seconds", {}))
+    if runtime.get("sandbox", {}).get("seconds") is not None:
+        timings["onnxruntime"] = runtime["sandbox"]["seconds"]
+    if not timings:
+        return ""
+    name = max(timings, key=timings.get)
+    return f"{name} {timings[name]:.2f} s"
+
+
+def check_file(path: str, options: BatchOptions) -> FileReport:
+    """One file -> FileReport, ignores applied. Runs in a worker process."""
+    from conventions.checker import check
+
+    started = time.perf_counter()
+    report = check(path, runtime=options.runtime, image=options.image, profile=options.profile,
+                   reference=options.reference, limits=options.limits)
+    kept, ignored = [], []
+    for f in report.findings:
+        rule = next((r for r in options.ignores if r.matches(f.rule_id, path)), None)
+        (kept if rule is None else ignored).append(f if rule is None else Ignored(f, rule.reason))
+    details = {"profile": report.profile, "spec_version": report.spec_version, "runtime": report.runtime}
+    return FileReport(path, kept, ignored, report.readable, list(report.rules_checked),
+                      time.perf_counter() - started, _slowest(report.runtime), details)
+
+
+def check_many(paths: list[str], options: BatchOptions, jobs: int = 1) -> list[FileReport]:
+    """Every path, in order; `jobs` worker processes (each still runs its model in a bounded child)."""
+    if jobs <= 1 or len(paths) <= 1:
+        return [check_file(p, options) for p in paths]
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
+        return list(pool.map(check_file, paths, [options] * len(paths)))
+
