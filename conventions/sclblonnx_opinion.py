@@ -54,7 +54,7 @@ def _verdict(result: dict, musts: list[str]) -> tuple[dict, str]:
 
 
 def sclblonnx_stage(ctx, data: bytes, report, limits: Limits | None = None) -> None:
-    from conventions.reference_runtime import reference_python, run_probe
+    from conventions.reference_env import reference_python, run_probe
 
     python = reference_python()
     if python is None:
