@@ -194,6 +194,14 @@ def _run_clip(args) -> int:
     return 0
 
 
+def _add_detection(sub) -> None:
+    from exporters.detection_cli import add_arguments, run
+
+    parser = sub.add_parser("detection", help="raw Ultralytics ONNX + NMS tail -> bboxes-format:xyxysc;<id>:<name>")
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
 def _add_calibration(parser: argparse.ArgumentParser) -> None:
     from calibration.cli import add_arguments, run
 
@@ -262,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embedding(tasks)
     _add_preconfigured(tasks)
     _add_clip(tasks)
+    _add_detection(tasks)
     check = commands.add_parser("check", help="check any ONNX file against the Nx conventions")
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true")

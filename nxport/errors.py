@@ -123,3 +123,11 @@ class MissingDependencyError(NxportError):
             f"{feature} needs the optional package {package!r}, which is not installed",
             fix=f"pip install {package}",
         )
+
+
+class DetectorHeadError(NxportError):
+    """The ONNX file given as a detector does not end in a detection head nxport can decode."""
+
+
+class DynamicInputError(ConfigError):
+    """A dynamic image input that the user did not fix (rule B4: Nx needs a static input)."""

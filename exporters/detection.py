@@ -1,0 +1,144 @@
+"""Detector export: a raw Ultralytics ONNX export + an onnx.helper decode/NMS tail ->
+`image-` (+ `nms_sensitivity-`, `mask-`) in, `bboxes-format:xyxysc;<id>:<name>;...` (N, 6) out.
+
+    from exporters.detection import export_detection
+    from exporters.detection_config import DetectionConfig
+    export_detection(DetectionConfig(weights="yolov8n.onnx", input_size=(640, 640), split=True))
+
+The network is the user's graph untouched (input renamed and fixed), so the raw head is the one
+Ultralytics computes; parity is the artifact's rows vs an independent numpy + torchvision decode of
+the original file's raw head on real photos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from conventions.names import format_bboxes_name
+from conventions.normalization import Normalization
+from exporters.artifact import ExportResult, check_conformance
+from exporters.detection_config import DetectionConfig, HeadLayout
+from exporters.detection_head import DetectorNetwork, read_network
+from exporters.detection_parity import detection_parity, prove_split
+from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
+from exporters.labels import read_labels_file, validate_labels
+from exporters.metadata import stamp
+from exporters.onnx_export import make_reproducible
+from exporters.registry import register_task
+from exporters.report import ArtifactPaths, StageTimer, build_report
+from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.errors import LabelError
+
+# Ultralytics feeds RGB / 255 (no mean, no std): on Nx's 0..255 scale that is means 0, vars 255 (rule C1).
+NORMALIZATION = Normalization.from_unit_scale((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class SplitPaths:
+    network: Path
+    post: Path
+
+
+def split_paths(paths: ArtifactPaths) -> SplitPaths:
+    return SplitPaths(paths.directory / f"{paths.name}.network.onnx", paths.directory / f"{paths.name}.post.onnx")
+
+
+def resolve_detection_labels(config: DetectionConfig, net: DetectorNetwork) -> tuple[list[str], str]:
+    """--labels > the export's `names` metadata; the count must equal the head's classes (rule E3)."""
+    if isinstance(config.labels, (list, tuple)):
+        names, source = list(config.labels), "explicit list"
+    elif config.labels is not None:
+        names, source = read_labels_file(config.labels), f"file {Path(config.labels).name}"
+    elif net.names is not None:
+        names, source = net.names, "export metadata `names`"
+    else:
+        raise LabelError(f"{config.weights.name} has no `names` metadata and no labels were given",
+                         fix="pass --labels FILE (one class name per line, or a JSON list)")
+    count = net.num_classes if net.num_classes is not None else len(net.names or names)
+    return validate_labels(names, count, source, config.replace_char), source
+
+
+def tail_spec(config: DetectionConfig, net: DetectorNetwork, output_name: str) -> TailSpec:
+    return TailSpec(net.layout, net.raw_name, net.raw_shape, net.height, net.width, output_name, config.iou,
+                    config.max_detections, config.threshold_input, config.mask_input, config.threshold,
+                    net.opset, net.model.ir_version)
+
+
+def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: TailSpec, labels_source: str,
+                         count: int) -> dict:
+    import onnx
+
+    from exporters.weights import sha256_of
+    from nxport import __version__
+
+    threshold = ({"input": THRESHOLD_INPUT, "semantics": "score > value"} if spec.threshold_input
+                 else {"baked": spec.threshold, "semantics": "score > value"})
+    return {
+        "task": "detection", "tool": f"nxport {__version__}", "source": net.source,
+        "weights": {"source": "local", "file": config.weights.name, "sha256": sha256_of(config.weights)},
+        "preprocessing": {"input_size": [net.height, net.width], "means_0_255": list(NORMALIZATION.means),
+                          "vars_0_255": list(NORMALIZATION.vars), "channels": "RGB",
+                          "device_resize": "stretch to input size (Nx); Ultralytics predict letterboxes instead"},
+        "head": {"layout": net.layout.value, "raw_output": net.raw_name, "raw_shape": list(net.raw_shape),
+                 "classes": count},
+        "tail": {"nms": "class-aware, single best score per anchor" if net.layout is HeadLayout.YOLO_RAW
+                 else "none (end2end head)", "iou": spec.iou, "max_detections": spec.max_detections,
+                 "threshold": threshold, "mask": MASK_INPUT if spec.mask_input else None,
+                 "mask_rule": "mask[y2, (x1 + x2) / 2], clipped into the image", "coordinates": "input pixels"},
+        "labels": {"count": count, "source": labels_source},
+        "opset": net.opset, "versions": {"onnx": onnx.__version__},
+    }
+
+
+@register_task("detection", DetectionConfig, "raw Ultralytics ONNX + NMS tail -> bboxes-format:xyxysc;<id>:<name>")
+def export_detection(config: DetectionConfig) -> ExportResult:
+    timer = StageTimer()
+    paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
+    extra = split_paths(paths) if config.split else None
+    refuse_existing([paths.onnx, paths.report] + ([extra.network, extra.post] if extra else []), config.overwrite)
+    with timer("load"):
+        net = read_network(config.weights, config.input_size)
+        labels, labels_source = resolve_detection_labels(config, net)
+    spec = tail_spec(config, net, format_bboxes_name(labels))
+    with timer("tail"):
+        tail = make_reproducible(build_tail(spec))
+        network = make_reproducible(net.model)
+        model = make_reproducible(compose(network, tail, net.raw_name))
+    provenance = detection_provenance(config, net, spec, labels_source, len(labels))
+    with timer("parity"):
+        provenance["parity"] = detection_parity(config, net, spec, model.SerializeToString(),
+                                                NORMALIZATION).to_dict()
+    if extra:
+        with timer("split"):
+            provenance["split"] = prove_split(network, tail, model, spec, NORMALIZATION, extra)
+            provenance["split"]["cut_node"] = net.cut_node
+    stamp(model, NORMALIZATION, provenance)
+    next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
+                  f"nxport serve {paths.onnx}   # POST /detect with a photo",
+                  "upload the .onnx to Nx AI Manager (Add model -> ONNX); names, means/vars travel in the file"]
+    if extra:
+        next_steps.insert(1, f"NPU flows: compile {extra.network.name} (up to {net.raw_name}), run "
+                             f"{extra.post.name} on the host")
+    return _finish(model, paths, provenance, timer, next_steps, extra, network, tail)
+
+
+def _finish(model, paths: ArtifactPaths, provenance: dict, timer, next_steps: list[str],
+            extra: SplitPaths | None, network, tail) -> ExportResult:
+    from exporters.artifact import write_artifact
+
+    data = model.SerializeToString()
+    with timer("check"):
+        check_report = check_conformance(data)
+    report = build_report(model, data, paths.onnx, "detection", provenance, check_report, timer.seconds, next_steps)
+    if extra is None:
+        return write_artifact(paths, data, report)
+    # All four files appear together or not at all.
+    with contextlib.ExitStack() as stack:
+        network_tmp, post_tmp = stack.enter_context(atomic_path(extra.network)), stack.enter_context(
+            atomic_path(extra.post))
+        network_tmp.write_bytes(network.SerializeToString())
+        post_tmp.write_bytes(tail.SerializeToString())
+        return write_artifact(paths, data, report)
+

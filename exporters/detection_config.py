@@ -1,0 +1,69 @@
+"""Typed configuration of a detector export, with the defaults of the decode/NMS tail and why.
+
+Defaults (each overridable; the report records the values used):
+- IoU 0.7 and max detections 300: what Ultralytics `predict` / `val` use, i.e. the settings the
+  model's published accuracy was measured with. (The official Nx tutorial's 0.35 / 20 per class
+  suppresses overlapping people in crowds and drops detections beyond 20 per class.)
+- Baked threshold 0.25 (only when `nms_sensitivity-` is dropped): Ultralytics' `predict` default
+  confidence, so a fixed-threshold artifact behaves like `yolo predict` out of the box.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from nxport.errors import ConfigError
+
+DEFAULT_IOU = 0.7
+DEFAULT_MAX_DETECTIONS = 300
+DEFAULT_THRESHOLD = 0.25
+MAX_TAIL_OPSET = 17  # ReduceMax moves its axes to an input at 18; the tail is written for 11..17
+MIN_TAIL_OPSET = 11  # NonMaxSuppression 11, Clip with tensor bounds
+
+
+class HeadLayout(str, enum.Enum):
+    """The raw output a detector network ends with (what the tail decodes)."""
+
+    YOLO_RAW = "yolo-raw"  # Ultralytics v5u/v8/v9/v11 [1, 4+C, N]: cx, cy, w, h, C sigmoid scores; needs NMS
+    YOLO_END2END = "yolo-end2end"  # YOLOv10 / YOLO26 [1, K, 6]: x1, y1, x2, y2, score, class; top-K, no NMS
+
+
+@dataclass
+class DetectionConfig:
+    weights: Path  # a raw Ultralytics ONNX export (`yolo export format=onnx`)
+    labels: Path | list[str] | None = None  # overrides the export's `names` metadata
+    replace_char: str | None = None
+    input_size: tuple[int, int] | None = None  # (H, W): fixes a dynamic input; required then
+    iou: float = DEFAULT_IOU
+    max_detections: int = DEFAULT_MAX_DETECTIONS
+    threshold_input: bool = True  # `nms_sensitivity-` input; False bakes `threshold`
+    mask_input: bool = True  # `mask-` input (bottom-centre rule)
+    threshold: float = DEFAULT_THRESHOLD
+    split: bool = False  # also write <name>.network.onnx + <name>.post.onnx
+    output_dir: Path = Path("build")
+    name: str | None = None
+    overwrite: bool = False
+    parity_images: Path | None = None
+
+    def __post_init__(self):
+        self.weights = Path(self.weights)
+        self.output_dir = Path(self.output_dir)
+        if self.input_size is not None:
+            self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
+        validate_unit("iou", self.iou, "--iou 0.7")
+        validate_unit("threshold", self.threshold, "--threshold 0.25")
+        if not isinstance(self.max_detections, int) or self.max_detections <= 0:
+            raise ConfigError(f"max_detections {self.max_detections!r} must be a positive integer",
+                              fix=f"pass --max-detections {DEFAULT_MAX_DETECTIONS}")
+
+    @property
+    def artifact_name(self) -> str:
+        return self.name or self.weights.stem.replace(".", "_")
+
+
+def validate_unit(name: str, value: float, example: str) -> None:
+    """IoU and score thresholds are fractions: outside [0, 1] NMS keeps everything or nothing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{name} {value!r} is outside the allowed range [0, 1]", fix=f"pass e.g. {example}")
