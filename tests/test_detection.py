@@ -1,0 +1,177 @@
+"""Detector export on a real YOLOv8n (nudenet 3.4.2's 320n.onnx, a raw Ultralytics export): the
+artifact's rows vs an independent decode (numpy + torchvision.ops.batched_nms) on real photos, the
+mask and threshold inputs, the network + post split, the reference runtime, and typed bad inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from conventions.normalization import Normalization
+from exporters.detection_config import DetectionConfig, HeadLayout
+from exporters.detection_reference import bottom_centre_inside, box_iou, match_rows, reference_rows
+from nxport.runtime import cpu_session
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "yolov8n_face"
+FACE_FEMALE = 1
+THRESHOLDS = (0.05, 0.15, 0.25, 0.5)
+PHOTOS = ("astronaut", "grace_hopper", "chelsea", "coffee")
+NORM = Normalization((0.0, 0.0, 0.0), (255.0, 255.0, 255.0))
+IOU, MAX_DET = 0.7, 300
+
+
+def nudenet_onnx() -> Path:
+    spec = importlib.util.find_spec("nudenet")
+    assert spec is not None, "pip install --no-deps nudenet==3.4.2 (setup.sh does)"
+    return Path(list(spec.submodule_search_locations)[0]) / "320n.onnx"
+
+
+@pytest.fixture(scope="session")
+def detector(tmp_path_factory) -> dict:
+    """The example run as a user runs it, with --split: the real detector exported once per session."""
+    out = tmp_path_factory.mktemp("detector")
+    proc = subprocess.run([sys.executable, str(REPO / "examples/yolov8_face/export_to_onnx.py"), "--output-dir",
+                           str(out), "--split"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"dir": out, "stdout": proc.stdout, "onnx": out / f"{NAME}.onnx", "report": out / f"{NAME}.report.json",
+            "network": out / f"{NAME}.network.onnx", "post": out / f"{NAME}.post.onnx"}
+
+
+@pytest.fixture(scope="session")
+def sessions(detector) -> dict:
+    return {"artifact": cpu_session(detector["onnx"], threads=1),
+            "original": cpu_session(nudenet_onnx(), threads=1)}
+
+
+def feeds(rgb, threshold: float, mask=None) -> dict:
+    from conventions.nx_input import InputLayout, nx_preprocess
+
+    image = nx_preprocess(rgb, InputLayout.from_shape((1, 3, 320, 320)), NORM)
+    return {"image-": image, "nms_sensitivity-": np.array([threshold], np.float32),
+            "mask-": np.ones((320, 320), bool) if mask is None else mask}
+
+
+def rows_and_reference(sessions, rgb, threshold: float, mask=None) -> tuple[np.ndarray, np.ndarray]:
+    f = feeds(rgb, threshold, mask)
+    got = sessions["artifact"].run(None, f)[0]
+    raw = sessions["original"].run(None, {"images": f["image-"]})[0]
+    return got, reference_rows(raw, HeadLayout.YOLO_RAW, threshold, IOU, MAX_DET, mask)
+
+
+def test_example_prints_checks_parity_size_next_steps(detector):
+    out = detector["stdout"]
+    assert "CONFORMANT" in out and "NOT CONFORMANT" not in out
+    assert "parity" in out and "MB" in out and "next" in out and "bit-identical" in out
+    model = onnx.load(str(detector["onnx"]))
+    assert model.ir_version <= 9 and model.opset_import[0].version <= 17
+    assert [i.name for i in model.graph.input] == ["image-", "nms_sensitivity-", "mask-"]
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 320, 320] and json.loads(model.graph.doc_string) == {"means": [0.0] * 3, "vars": [255.0] * 3}
+    output = model.graph.output[0]
+    assert output.name.startswith("bboxes-format:xyxysc;0:FEMALE_GENITALIA_COVERED;1:FACE_FEMALE;")
+    assert [d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim] == ["detections", 6]
+    report = json.loads(detector["report"].read_text())
+    assert report["provenance"]["tail"]["iou"] == IOU and report["provenance"]["head"]["raw_shape"] == [1, 22, 2100]
+    assert report["provenance"]["split"]["cut"] == "output0"
+
+
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_rows_match_the_independent_reference(photo, sessions, photos):
+    """Same row count, same class per matched row, IoU >= 0.99, |score diff| <= 1e-3 at every threshold."""
+    for threshold in THRESHOLDS:
+        got, expected = rows_and_reference(sessions, photos[photo], threshold)
+        match = match_rows(got, expected)
+        print(f"{photo}@{threshold}: {match.to_dict()}")
+        assert match.ok(0.99, 1e-3), (photo, threshold, match)
+        assert got.dtype == np.float32 and got.shape[1] == 6
+
+
+def test_astronaut_face_and_no_cat_detection(sessions, photos):
+    got, _ = rows_and_reference(sessions, photos["astronaut"], 0.25)
+    faces = got[got[:, 5] == FACE_FEMALE]
+    assert len(faces) == 1 and faces[0, 4] > 0.7
+    face_in_photo = np.array([[170, 80, 280, 190]]) * 320 / 512  # Eileen Collins' face in skimage's 512x512 photo
+    assert box_iou(faces[:, :4], face_in_photo)[0, 0] > 0.6
+    cat, _ = rows_and_reference(sessions, photos["chelsea"], 0.25)
+    assert cat.shape == (0, 6)
+
+
+def test_threshold_one_gives_no_rows(sessions, photos):
+    got, _ = rows_and_reference(sessions, photos["astronaut"], 1.0)
+    assert got.shape == (0, 6) and got.dtype == np.float32
+
+
+def test_mask_all_true_all_false_and_half(detector, sessions, photos):
+    from exporters.detection_tail import TailSpec, build_tail
+
+    network = cpu_session(detector["network"], threads=1)
+    no_mask_tail = build_tail(TailSpec(HeadLayout.YOLO_RAW, "output0", (1, 22, 2100), 320, 320, "bboxes-x", IOU,
+                                       MAX_DET, True, False, 0.25, 17, 9))
+    no_mask = cpu_session(no_mask_tail.SerializeToString(), threads=1)
+    top_half = np.zeros((320, 320), bool)
+    top_half[:160] = True
+    kept_total = removed_total = 0
+    for photo in ("astronaut", "grace_hopper", "coffee"):
+        f = feeds(photos[photo], 0.05)
+        raw = network.run(None, {"image-": f["image-"]})[0]
+        unmasked = no_mask.run(None, {"output0": raw, "nms_sensitivity-": f["nms_sensitivity-"]})[0]
+        assert np.array_equal(sessions["artifact"].run(None, f)[0], unmasked)  # all-true mask == no mask
+        assert sessions["artifact"].run(None, {**f, "mask-": np.zeros((320, 320), bool)})[0].shape == (0, 6)
+        half = sessions["artifact"].run(None, {**f, "mask-": top_half})[0]
+        bottom_centre_y = np.clip(unmasked[:, 3], 0, 319).astype(int)
+        assert np.array_equal(half, unmasked[bottom_centre_y < 160])
+        assert np.array_equal(half, unmasked[bottom_centre_inside(unmasked, top_half)])
+        kept_total, removed_total = kept_total + len(half), removed_total + len(unmasked) - len(half)
+    assert kept_total > 0 and removed_total > 0  # the half mask really split the boxes
+
+
+def test_split_composes_to_the_single_artifact(detector, sessions, photos):
+    network, post = cpu_session(detector["network"], threads=1), cpu_session(detector["post"], threads=1)
+    assert [i.name for i in post.get_inputs()] == ["output0", "nms_sensitivity-", "mask-"]
+    f = feeds(photos["grace_hopper"], 0.05)
+    raw = network.run(None, {"image-": f["image-"]})[0]
+    composed = post.run(None, {"output0": raw, "nms_sensitivity-": f["nms_sensitivity-"], "mask-": f["mask-"]})[0]
+    assert len(composed) > 0 and np.array_equal(composed, sessions["artifact"].run(None, f)[0])
+
+
+def test_same_rows_in_the_reference_runtime(detector, sessions, photos):
+    from conventions.reference_runtime import reference_python, run_reference
+
+    python = reference_python()
+    assert python is not None, "run ./setup.sh: it creates .venv-nx-reference (onnxruntime 1.17.3)"
+    data = detector["onnx"].read_bytes()
+    for photo, threshold in (("astronaut", 0.05), ("grace_hopper", 0.15), ("chelsea", 0.25)):
+        f = feeds(photos[photo], threshold)
+        result = run_reference(data, f, python)
+        assert result["ok"] and result["onnxruntime"] == "1.17.3", result
+        current = sessions["artifact"].run(None, f)[0]
+        old = result["values"][0]
+        assert old.shape == current.shape and np.allclose(old, current, atol=1e-4), (photo, old, current)
+
+
+def test_same_export_twice_gives_the_same_bytes(detector, tmp_path):
+    from exporters.detection import export_detection
+
+    result = export_detection(DetectionConfig(weights=nudenet_onnx(), input_size=(320, 320), name=NAME, split=True,
+                                              output_dir=tmp_path))
+    assert result.onnx_path.read_bytes() == detector["onnx"].read_bytes()
+
+
+def test_dropped_inputs_bake_the_threshold(tmp_path, photos):
+    from exporters.detection import export_detection
+
+    result = export_detection(DetectionConfig(weights=nudenet_onnx(), input_size=(320, 320), threshold_input=False,
+                                              mask_input=False, threshold=0.25, output_dir=tmp_path))
+    session = cpu_session(result.onnx_path, threads=1)
+    assert [i.name for i in session.get_inputs()] == ["image-"]
+    got = session.run(None, {"image-": feeds(photos["astronaut"], 0.25)["image-"]})[0]
+    assert [int(c) for c in got[:, 5]] == [FACE_FEMALE]
+    assert result.report.provenance["tail"]["threshold"]["baked"] == 0.25
