@@ -29,7 +29,7 @@ from exporters.onnx_export import make_reproducible
 from exporters.registry import register_task
 from exporters.report import ArtifactPaths, StageTimer, build_report
 from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
-from nxport.errors import LabelError
+from nxport.errors import ConfigError, LabelError
 
 # Ultralytics feeds RGB / 255 (no mean, no std): on Nx's 0..255 scale that is means 0, vars 255 (rule C1).
 NORMALIZATION = Normalization.from_unit_scale((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
@@ -97,6 +97,9 @@ def export_detection(config: DetectionConfig) -> ExportResult:
     timer = StageTimer()
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
     extra = split_paths(paths) if config.split else None
+    if paths.onnx.resolve() == config.weights.resolve():
+        raise ConfigError(f"the artifact {paths.onnx} would replace the weights it is exported from",
+                          fix="pass another --output-dir or --name")
     refuse_existing([paths.onnx, paths.report] + ([extra.network, extra.post] if extra else []), config.overwrite)
     with timer("load"):
         net = read_network(config.weights, config.input_size)

@@ -175,3 +175,103 @@ def test_dropped_inputs_bake_the_threshold(tmp_path, photos):
     got = session.run(None, {"image-": feeds(photos["astronaut"], 0.25)["image-"]})[0]
     assert [int(c) for c in got[:, 5]] == [FACE_FEMALE]
     assert result.report.provenance["tail"]["threshold"]["baked"] == 0.25
+
+
+# --- bad inputs: each a typed error naming the value and the fix ------------------------------------
+
+
+def tiny_model(path: Path, text: str, initializers=(), names: str | None = None) -> Path:
+    from onnx import numpy_helper, parser
+
+    model = parser.parse_model(text)
+    model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in initializers)
+    if names:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "names", names
+    onnx.save(model, str(path))
+    return path
+
+
+CLASSIFIER = """<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 3, 32, 32] images) => (float[1, 3] out) { p = GlobalAveragePool(images)
+ out = Flatten(p) }"""
+UNKNOWN = """<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 3, 32, 32] images) => (float[1, 3, 32, 32] out) { out = Relu(images) }"""
+END2END = """<ir_version: 8, opset_import: ["" : 17]>
+g (float[batch, 3, height, width] images) => (float[1, 300, 6] out) {
+ m = ReduceMean <keepdims = 0> (images)
+ z = Mul(m, zero)
+ out = Add(rows, z) }"""
+
+
+def end2end_rows() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 48, (300, 2)).astype(np.float32)
+    rows = np.concatenate([xy, xy + rng.uniform(1, 16, (300, 2)).astype(np.float32),
+                           rng.uniform(0, 1, (300, 1)).astype(np.float32),
+                           rng.integers(0, 3, (300, 1)).astype(np.float32)], axis=1)
+    return rows[None]
+
+
+def test_end2end_head_is_thresholded_not_suppressed(tmp_path, photos):
+    from exporters.detection import export_detection
+
+    rows = end2end_rows()
+    weights = tiny_model(tmp_path / "e2e.onnx", END2END, [("rows", rows), ("zero", np.array(0, np.float32))],
+                         names="{0: 'person', 1: 'car', 2: 'dog'}")
+    result = export_detection(DetectionConfig(weights=weights, input_size=(64, 64), output_dir=tmp_path / "out"))
+    assert result.report.provenance["head"]["layout"] == "yolo-end2end"
+    assert result.report.outputs[0]["name"] == "bboxes-format:xyxysc;0:person;1:car;2:dog"
+    session = cpu_session(result.onnx_path, threads=1)
+    mask = np.zeros((64, 64), bool)
+    mask[:, :32] = True
+    for threshold, m in ((0.3, None), (0.7, mask), (1.0, None)):
+        got = session.run(None, {**{k: v for k, v in feeds(photos["coffee"], threshold, m).items() if k != "image-"},
+                                 "image-": np.zeros((1, 3, 64, 64), np.float32),
+                                 "mask-": np.ones((64, 64), bool) if m is None else m})[0]
+        expected = rows[0][rows[0][:, 4] > threshold]
+        if m is not None:
+            expected = expected[np.clip((expected[:, 0] + expected[:, 2]) / 2, 0, 63).astype(int) < 32]
+        assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("case,error,words", [
+    ("classifier", "DetectorHeadError", ["classifier", "nxport export classification"]),
+    ("unknown", "DetectorHeadError", ["[1, 3, 32, 32]", "[1, 4+C, N]"]),
+])
+def test_wrong_model_kinds_are_typed_errors(case, error, words, tmp_path):
+    from exporters.detection import export_detection
+
+    weights = tiny_model(tmp_path / f"{case}.onnx", CLASSIFIER if case == "classifier" else UNKNOWN)
+    with pytest.raises(Exception) as info:
+        export_detection(DetectionConfig(weights=weights, labels=["a", "b", "c"], output_dir=tmp_path / "out"))
+    assert type(info.value).__name__ == error and all(w in str(info.value) for w in words), str(info.value)
+    assert not list(tmp_path.glob("*.report.json"))
+
+
+@pytest.mark.parametrize("overrides,error,words", [
+    ({"input_size": None}, "DynamicInputError", ["dynamic input", "--input-size 320 320"]),
+    ({"input_size": (300, 300)}, "DynamicInputError", ["stride 32", "--input-size 288 288"]),
+    ({"labels": ["face", "person", "car"]}, "LabelCountError", ["3 class names", "18"]),
+    ({"iou": 1.5}, "ConfigError", ["iou 1.5", "[0, 1]", "--iou"]),
+    ({"threshold": -0.1}, "ConfigError", ["threshold -0.1", "[0, 1]"]),
+    ({"max_detections": 0}, "ConfigError", ["max_detections 0", "--max-detections 300"]),
+])
+def test_bad_options_are_typed_errors_with_the_fix(overrides, error, words, tmp_path):
+    from exporters.detection import export_detection
+    from nxport.errors import NxportError
+
+    options = {"weights": nudenet_onnx(), "input_size": (320, 320), "output_dir": tmp_path, **overrides}
+    with pytest.raises(NxportError) as info:
+        export_detection(DetectionConfig(**options))
+    assert type(info.value).__name__ == error and all(w in str(info.value) for w in words), str(info.value)
+    assert info.value.fix
+
+
+def test_cli_is_wired_and_fails_with_exit_2(tmp_path, capsys):
+    from exporters import get_task
+    from nxport.cli import main
+
+    assert get_task("detection").config_type is DetectionConfig
+    assert main(["export", "detection", "--weights", str(nudenet_onnx()), "--output-dir", str(tmp_path)]) == 2
+    assert "DynamicInputError" in capsys.readouterr().err
