@@ -275,3 +275,12 @@ def test_cli_is_wired_and_fails_with_exit_2(tmp_path, capsys):
     assert get_task("detection").config_type is DetectionConfig
     assert main(["export", "detection", "--weights", str(nudenet_onnx()), "--output-dir", str(tmp_path)]) == 2
     assert "DynamicInputError" in capsys.readouterr().err
+
+
+def test_checker_detection_profile_on_the_real_artifact(detector, photos):
+    import conventions
+
+    report = conventions.check(detector["onnx"], image=photos["astronaut"])
+    assert report.conformant, report.format_text()
+    counts = next(iter(report.runtime["detection"].values()))["rows_per_threshold"]
+    assert counts["0.05"] >= counts["0.25"] >= 1 and counts["all_false_mask"] == 0
