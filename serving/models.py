@@ -27,12 +27,14 @@ INT8_METADATA_KEY = "nxport.int8"
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 TEXT_INPUT_PREFIX = "tokens-"
 PAIR_SUFFIXES = {"_img": "image", "_txt": "text"}
+DETECTOR_INPUTS = ("nms_sensitivity-", "mask-")
 
 
 class Task(str, Enum):
     CLASSIFICATION = "classification"
     EMBEDDING = "embedding"
     TEXT_EMBEDDING = "text-embedding"
+    DETECTION = "detection"
 
 
 @dataclass(frozen=True)
@@ -125,12 +127,12 @@ def _served_output(model, path: Path):
 
     for output in model.graph.output:
         parsed = parse_output_name(output.name)
-        if parsed.kind in ("scores", "embedding"):
+        if parsed.kind in ("scores", "embedding", "bboxes"):
             return output, parsed
     names = [o.name[:60] for o in model.graph.output]
-    raise ArtifactError(f"{path.name}: no output named scores-... or embedding-... (outputs: {names}); "
-                        "bboxes-/alarm- models are not served yet",
-                        fix="serve a classification or embedding artifact exported by nxport")
+    raise ArtifactError(f"{path.name}: no output named scores-... or embedding-... or bboxes-... (outputs: "
+                        f"{names}); alarm- models are not served yet",
+                        fix="serve a classification, embedding or detection artifact exported by nxport")
 
 
 def _normalization(model, path: Path) -> Normalization:
@@ -161,8 +163,9 @@ def inspect_artifact(model, path: Path) -> ArtifactSpec:
     """Task, input, output and preprocessing declared by the graph; ArtifactError if unservable."""
     from onnx import TensorProto
 
-    inputs = _graph_inputs(model)
     output, parsed = _served_output(model, path)
+    # a detector's optional inputs (rule B9) are fed by the server itself
+    inputs = [i for i in _graph_inputs(model) if parsed.kind != "bboxes" or i.name not in DETECTOR_INPUTS]
     text = [i for i in inputs if i.name.startswith(TEXT_INPUT_PREFIX)]
     images = [i for i in inputs if i.type.tensor_type.elem_type == TensorProto.FLOAT and len(_dims(i)) == 4]
     value = (text or images or [None])[0]
@@ -179,8 +182,9 @@ def inspect_artifact(model, path: Path) -> ArtifactSpec:
                             dimension=_dimension(pairs, output), normalized_in_graph=pairs.get("norm") == "l2",
                             **common)
     layout, norm = _image_layout(value, path), _normalization(model, path)
-    if parsed.kind == "scores":
-        return ArtifactSpec(Task.CLASSIFICATION, input_dtype="float32", layout=layout, normalization=norm,
+    if parsed.kind in ("scores", "bboxes"):
+        task = Task.CLASSIFICATION if parsed.kind == "scores" else Task.DETECTION
+        return ArtifactSpec(task, input_dtype="float32", layout=layout, normalization=norm,
                             labels=_labels(parsed), **common)
     return ArtifactSpec(Task.EMBEDDING, input_dtype="float32", layout=layout, normalization=norm,
                         dimension=_dimension(pairs, output), normalized_in_graph=pairs.get("norm") == "l2",
@@ -231,8 +235,14 @@ def load_model(path: Path, settings: Settings, name: str | None = None) -> Serve
         raise ArtifactError(f"{path.name} is not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
     spec = inspect_artifact(model, path)
     try:
-        runner = build_runner(model, spec.input_name, spec.output_name, _samples(spec),
-                              threads=settings.intra_op_threads, max_batch=settings.max_batch, mode=settings.batching)
+        if spec.task is Task.DETECTION:
+            from serving.detection import detection_runner
+
+            runner = detection_runner(model, spec, settings.intra_op_threads)
+        else:
+            runner = build_runner(model, spec.input_name, spec.output_name, _samples(spec),
+                                  threads=settings.intra_op_threads, max_batch=settings.max_batch,
+                                  mode=settings.batching)
     except Exception as exc:  # onnxruntime refuses the graph or cannot run it: not servable
         raise ArtifactError(f"{path.name} does not load or run in onnxruntime ({type(exc).__name__}: "
                             f"{str(exc)[:300]})", fix=f"check it with `python -m conventions {path}`") from exc
@@ -311,7 +321,7 @@ def model_info(model: ServedModel) -> dict:
         "versions": {**model.provenance.get("versions", {}), "onnxruntime": onnxruntime.__version__},
         "source": model.provenance.get("source"),
     }
-    if spec.task is Task.CLASSIFICATION:
+    if spec.task in (Task.CLASSIFICATION, Task.DETECTION):
         info["labels_count"] = len(spec.labels)
     else:
         info["dimension"] = spec.dimension

@@ -284,3 +284,87 @@ def test_checker_detection_profile_on_the_real_artifact(detector, photos):
     assert report.conformant, report.format_text()
     counts = next(iter(report.runtime["detection"].values()))["rows_per_threshold"]
     assert counts["0.05"] >= counts["0.25"] >= 1 and counts["all_false_mask"] == 0
+
+
+# --- POST /detect over real HTTP ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detect_server(detector):
+    httpx = pytest.importorskip("httpx")
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from serving import Settings, create_app, load_models
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(models=(str(detector["onnx"]),), threads=1)
+    server = uvicorn.Server(uvicorn.Config(create_app(load_models(settings.models, settings), settings),
+                                           host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def b64(rgb) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_detect_endpoint_rescales_boxes_to_the_sent_image(detect_server, sessions, photos):
+    info = detect_server.get("/info").json()["models"][0]
+    assert info["task"] == "detection" and info["labels_count"] == 18
+    response = detect_server.post("/detect", json={"inputs": [b64(photos["astronaut"]), b64(photos["grace_hopper"])],
+                                                   "threshold": 0.05})
+    assert response.status_code == 200, response.text
+    astronaut, hopper = response.json()
+    face = max((d for d in astronaut if d["label"] == "FACE_FEMALE"), key=lambda d: d["score"])
+    assert face["class_id"] == FACE_FEMALE and face["score"] > 0.7
+    assert box_iou(np.array([face["box"]]), np.array([[170, 80, 280, 190]]))[0, 0] > 0.6  # 512x512 photo pixels
+    height, width = photos["grace_hopper"].shape[:2]
+    rows = sessions["artifact"].run(None, feeds(photos["grace_hopper"], 0.05))[0]
+    assert len(hopper) == len(rows) > 0 and width != height
+    expected = rows[:, :4] * np.array([width / 320, height / 320] * 2)
+    assert np.allclose([d["box"] for d in hopper], expected, atol=0.01)
+    assert [d["score"] for d in hopper] == pytest.approx(rows[:, 4].tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize("body,status,error_type,words", [
+    ({"inputs": ["not base64!"]}, 400, "Decode", "base64"),
+    ({"inputs": []}, 400, None, "empty"),
+    ({"inputs": ["aGVsbG8="], "threshold": 1.5}, 422, "Validation", "threshold"),
+    ({"inputs": ["aGVsbG8="], "model": "nope"}, 422, None, "nope"),
+])
+def test_detect_endpoint_typed_errors(detect_server, body, status, error_type, words):
+    response = detect_server.post("/detect", json=body)
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert words in payload["error"] and (error_type is None or payload["error_type"] == error_type)
+
+
+def test_classify_on_a_detector_points_to_detect(detect_server, photos):
+    response = detect_server.post("/classify", json={"inputs": [b64(photos["coffee"])], "model": NAME})
+    assert response.status_code == 422 and "/detect" in response.json()["error"]
