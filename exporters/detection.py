@@ -13,6 +13,7 @@ the original file's raw head on real photos.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,11 @@ from nxport.errors import ConfigError, LabelError
 NORMALIZATION = Normalization.from_unit_scale((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
+NMS_KIND = {HeadLayout.YOLO_RAW: "class-aware, single best score per anchor",
+            HeadLayout.YOLO_END2END: "none (end2end head, already suppressed)",
+            HeadLayout.DETR: "none (set prediction: softmax, best real class, score > threshold)"}
+
+
 @dataclass(frozen=True)
 class SplitPaths:
     network: Path
@@ -43,6 +49,30 @@ class SplitPaths:
 
 def split_paths(paths: ArtifactPaths) -> SplitPaths:
     return SplitPaths(paths.directory / f"{paths.name}.network.onnx", paths.directory / f"{paths.name}.post.onnx")
+
+
+@dataclass
+class DetectorSource:
+    net: DetectorNetwork
+    normalization: Normalization
+    parity: Callable  # (spec, artifact bytes) -> DetectionParity; raises ParityError
+
+
+def load_source(config: DetectionConfig) -> DetectorSource:
+    """A raw Ultralytics ONNX file, or a DETR-family transformers model exported here."""
+    from exporters.parity import parity_photos
+
+    photos = parity_photos(config.parity_images)
+    if config.model is None:
+        net = read_network(config.weights, config.input_size)
+        return DetectorSource(net, NORMALIZATION, lambda spec, data: detection_parity(
+            config, net, spec, data, NORMALIZATION, photos))
+    from exporters.detection_detr import detr_network
+    from exporters.detection_parity import detr_parity
+
+    net, module, (mean, std) = detr_network(config)
+    norm = Normalization.from_unit_scale(mean, std)
+    return DetectorSource(net, norm, lambda spec, data: detr_parity(module, spec, data, norm, photos))
 
 
 def resolve_detection_labels(config: DetectionConfig, net: DetectorNetwork) -> tuple[list[str], str]:
@@ -54,7 +84,7 @@ def resolve_detection_labels(config: DetectionConfig, net: DetectorNetwork) -> t
     elif net.names is not None:
         names, source = net.names, "export metadata `names`"
     else:
-        raise LabelError(f"{config.weights.name} has no `names` metadata and no labels were given",
+        raise LabelError(f"{config.artifact_name} has no `names` metadata and no labels were given",
                          fix="pass --labels FILE (one class name per line, or a JSON list)")
     count = net.num_classes if net.num_classes is not None else len(net.names or names)
     return validate_labels(names, count, source, config.replace_char), source
@@ -67,7 +97,7 @@ def tail_spec(config: DetectionConfig, net: DetectorNetwork, output_name: str) -
 
 
 def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: TailSpec, labels_source: str,
-                         count: int) -> dict:
+                         count: int, norm: Normalization) -> dict:
     import onnx
 
     from exporters.weights import sha256_of
@@ -77,14 +107,15 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
                  else {"baked": spec.threshold, "semantics": "score > value"})
     return {
         "task": "detection", "tool": f"nxport {__version__}", "source": net.source,
-        "weights": {"source": "local", "file": config.weights.name, "sha256": sha256_of(config.weights)},
-        "preprocessing": {"input_size": [net.height, net.width], "means_0_255": list(NORMALIZATION.means),
-                          "vars_0_255": list(NORMALIZATION.vars), "channels": "RGB",
-                          "device_resize": "stretch to input size (Nx); Ultralytics predict letterboxes instead"},
+        "weights": net.source.get("weights") or {"source": "local", "file": config.weights.name,
+                                                 "sha256": sha256_of(config.weights)},
+        "preprocessing": {"input_size": [net.height, net.width], "means_0_255": list(norm.means),
+                          "vars_0_255": list(norm.vars), "channels": "RGB",
+                          "device_resize": "stretch to input size (Nx); Ultralytics / HF processors letterbox "
+                                           "or keep the aspect ratio instead"},
         "head": {"layout": net.layout.value, "raw_output": net.raw_name, "raw_shape": list(net.raw_shape),
                  "classes": count},
-        "tail": {"nms": "class-aware, single best score per anchor" if net.layout is HeadLayout.YOLO_RAW
-                 else "none (end2end head)", "iou": spec.iou, "max_detections": spec.max_detections,
+        "tail": {"nms": NMS_KIND[net.layout], "iou": spec.iou, "max_detections": spec.max_detections,
                  "threshold": threshold, "mask": MASK_INPUT if spec.mask_input else None,
                  "mask_rule": "mask[y2, (x1 + x2) / 2], clipped into the image", "coordinates": "input pixels"},
         "labels": {"count": count, "source": labels_source},
@@ -97,27 +128,27 @@ def export_detection(config: DetectionConfig) -> ExportResult:
     timer = StageTimer()
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
     extra = split_paths(paths) if config.split else None
-    if paths.onnx.resolve() == config.weights.resolve():
+    if config.weights is not None and paths.onnx.resolve() == config.weights.resolve():
         raise ConfigError(f"the artifact {paths.onnx} would replace the weights it is exported from",
                           fix="pass another --output-dir or --name")
     refuse_existing([paths.onnx, paths.report] + ([extra.network, extra.post] if extra else []), config.overwrite)
     with timer("load"):
-        net = read_network(config.weights, config.input_size)
+        source = load_source(config)
+        net, norm = source.net, source.normalization
         labels, labels_source = resolve_detection_labels(config, net)
     spec = tail_spec(config, net, format_bboxes_name(labels))
     with timer("tail"):
         tail = make_reproducible(build_tail(spec))
         network = make_reproducible(net.model)
         model = make_reproducible(compose(network, tail, net.raw_name))
-    provenance = detection_provenance(config, net, spec, labels_source, len(labels))
+    provenance = detection_provenance(config, net, spec, labels_source, len(labels), norm)
     with timer("parity"):
-        provenance["parity"] = detection_parity(config, net, spec, model.SerializeToString(),
-                                                NORMALIZATION).to_dict()
+        provenance["parity"] = source.parity(spec, model.SerializeToString()).to_dict()
     if extra:
         with timer("split"):
-            provenance["split"] = prove_split(network, tail, model, spec, NORMALIZATION, extra)
+            provenance["split"] = prove_split(network, tail, model, spec, norm, extra)
             provenance["split"]["cut_node"] = net.cut_node
-    stamp(model, NORMALIZATION, provenance)
+    stamp(model, norm, provenance)
     next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
                   f"nxport serve {paths.onnx}   # POST /detect with a photo",
                   "upload the .onnx to Nx AI Manager (Add model -> ONNX); names, means/vars travel in the file"]

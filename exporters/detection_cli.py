@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from exporters.config import DEFAULT_OPSET
 from exporters.detection_config import DEFAULT_IOU, DEFAULT_MAX_DETECTIONS, DEFAULT_THRESHOLD
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("model source")
-    source.add_argument("--weights", type=Path, required=True,
-                        help="raw Ultralytics ONNX export (`yolo export format=onnx`, without nms=True)")
+    source.add_argument("--weights", type=Path,
+                        help="raw Ultralytics ONNX export (`yolo export format=onnx`, without nms=True), or with "
+                        "--model a Hugging Face save_pretrained directory")
+    source.add_argument("--model", help="DETR-family detector (YOLOS, DETR) from transformers, e.g. hustvl/yolos-tiny")
+    source.add_argument("--random-init", action="store_true", help="--model only: random weights, structure tests")
+    source.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="--model only: torch export opset (11..17)")
     source.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                         help="fixes a dynamic input (required then); must be a multiple of the stride")
     classes = parser.add_argument_group("classes")
@@ -41,7 +46,7 @@ def config_from_args(args):
     from exporters.detection_config import DetectionConfig
 
     return DetectionConfig(
-        weights=args.weights, labels=args.labels, replace_char=args.replace_char,
+        weights=args.weights, model=args.model, random_init=args.random_init, opset=args.opset, labels=args.labels, replace_char=args.replace_char,
         input_size=tuple(args.input_size) if args.input_size else None, iou=args.iou,
         max_detections=args.max_detections, threshold_input=args.threshold_input, mask_input=args.mask_input,
         threshold=args.threshold, split=args.split, output_dir=args.output_dir, name=args.name,

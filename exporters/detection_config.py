@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporters.config import DEFAULT_OPSET
 from nxport.errors import ConfigError
 
 DEFAULT_IOU = 0.7
@@ -28,11 +29,16 @@ class HeadLayout(str, enum.Enum):
 
     YOLO_RAW = "yolo-raw"  # Ultralytics v5u/v8/v9/v11 [1, 4+C, N]: cx, cy, w, h, C sigmoid scores; needs NMS
     YOLO_END2END = "yolo-end2end"  # YOLOv10 / YOLO26 [1, K, 6]: x1, y1, x2, y2, score, class; top-K, no NMS
+    DETR = "detr-softmax"  # YOLOS / DETR [1, Q, 4+C+1]: normalised cx, cy, w, h + logits incl. no-object
 
 
 @dataclass
 class DetectionConfig:
-    weights: Path  # a raw Ultralytics ONNX export (`yolo export format=onnx`)
+    weights: Path | None = None  # a raw Ultralytics ONNX export, or an HF save_pretrained directory with `model`
+    model: str | None = None  # Hugging Face id / name of a DETR-family detector (YOLOS, DETR); None: ONNX weights
+    random_init: bool = False  # DETR family only: structure tests from `hf_config`
+    hf_config: dict | None = None  # random init: {"model_type": "yolos", **config kwargs}
+    opset: int = DEFAULT_OPSET  # DETR family (torch export); an ONNX export keeps its own opset
     labels: Path | list[str] | None = None  # overrides the export's `names` metadata
     replace_char: str | None = None
     input_size: tuple[int, int] | None = None  # (H, W): fixes a dynamic input; required then
@@ -48,7 +54,14 @@ class DetectionConfig:
     parity_images: Path | None = None
 
     def __post_init__(self):
-        self.weights = Path(self.weights)
+        if self.weights is None and not (self.model and self.random_init):
+            raise ConfigError("no detector given", fix="pass --weights yolov8n.onnx (a raw Ultralytics export), or "
+                              "--model NAME --weights HF_DIR / --random-init for a DETR-family detector")
+        if self.random_init and not self.model:
+            raise ConfigError("--random-init needs --model (a DETR-family name)", fix="pass --model hustvl/yolos-tiny")
+        self.weights = Path(self.weights) if self.weights is not None else None
+        if self.model and self.opset > MAX_TAIL_OPSET:
+            raise ConfigError(f"opset {self.opset} is above the tail's {MAX_TAIL_OPSET}", fix="pass --opset 17")
         self.output_dir = Path(self.output_dir)
         if self.input_size is not None:
             self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
@@ -60,7 +73,9 @@ class DetectionConfig:
 
     @property
     def artifact_name(self) -> str:
-        return self.name or self.weights.stem.replace(".", "_")
+        if self.name:
+            return self.name
+        return self.model.replace("/", "_").replace(".", "_") if self.model else self.weights.stem.replace(".", "_")
 
 
 def validate_unit(name: str, value: float, example: str) -> None:

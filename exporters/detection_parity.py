@@ -64,17 +64,8 @@ def detection_parity(config, net, spec: TailSpec, model_bytes: bytes, norm: Norm
         for threshold in thresholds:
             got = session.run(None, nx_detection_feeds(photo.rgb, spec, norm, threshold))[0]
             expected = reference_rows(raw, spec.layout, threshold, spec.iou, spec.max_detections)
-            match = match_rows(got, expected)
-            result.rows[f"{photo.name}@{threshold}"] = [match.rows_got, match.rows_expected]
-            result.min_iou = min(result.min_iou, round(match.min_iou, 6))
-            result.max_score_diff = max(result.max_score_diff, match.max_score_diff)
-            result.all_classes_match &= match.same_class
-            if not match.ok(MIN_IOU, SCORE_ATOL):
-                failures.append(f"{photo.name}@{threshold}: {match.to_dict()}")
-    if failures:
-        raise ParityError(f"artifact rows differ from the reference decode on {len(failures)} photo/threshold "
-                          f"pairs: {'; '.join(failures[:3])}",
-                          fix="report the model to nxport; pass --parity-images to reproduce on your photos")
+            _record(result, f"{photo.name}@{threshold}", match_rows(got, expected), failures)
+    _raise_on(failures)
     return result
 
 
@@ -101,3 +92,41 @@ def prove_split(network, tail, model, spec: TailSpec, norm: Normalization, paths
             "cut_shape": list(spec.raw_shape), "post_inputs": [spec.raw_name] + [
                 n for n, on in ((THRESHOLD_INPUT, spec.threshold_input), (MASK_INPUT, spec.mask_input)) if on],
             "composition": "bit-identical rows", "runs_compared": checked}
+
+
+def detr_parity(module, spec: TailSpec, model_bytes: bytes, norm: Normalization, photos) -> DetectionParity:
+    """Artifact rows vs transformers' post_process_object_detection on the PyTorch model's raw head."""
+    import torch
+
+    from exporters.detection_reference import detr_reference_rows
+    from nxport.runtime import cpu_session
+
+    thresholds = list(PARITY_THRESHOLDS) if spec.threshold_input else [spec.threshold]
+    session = cpu_session(model_bytes, threads=1)
+    result = DetectionParity(len(photos), thresholds, "PyTorch + transformers post_process_object_detection")
+    failures = []
+    for photo in photos:
+        with torch.no_grad():
+            raw = module(torch.from_numpy(nx_detection_feeds(photo.rgb, spec, norm, 0.0)[INPUT_NAME])).numpy()
+        for threshold in thresholds:
+            got = session.run(None, nx_detection_feeds(photo.rgb, spec, norm, threshold))[0]
+            match = match_rows(got, detr_reference_rows(raw, threshold, spec.height, spec.width))
+            _record(result, f"{photo.name}@{threshold}", match, failures)
+    _raise_on(failures)
+    return result
+
+
+def _record(result: DetectionParity, key: str, match, failures: list[str]) -> None:
+    result.rows[key] = [match.rows_got, match.rows_expected]
+    result.min_iou = min(result.min_iou, round(match.min_iou, 6))
+    result.max_score_diff = max(result.max_score_diff, match.max_score_diff)
+    result.all_classes_match &= match.same_class
+    if not match.ok(MIN_IOU, SCORE_ATOL):
+        failures.append(f"{key}: {match.to_dict()}")
+
+
+def _raise_on(failures: list[str]) -> None:
+    if failures:
+        raise ParityError(f"artifact rows differ from the reference decode on {len(failures)} photo/threshold "
+                          f"pairs: {'; '.join(failures[:3])}",
+                          fix="report the model to nxport; pass --parity-images to reproduce on your photos")

@@ -87,3 +87,19 @@ def match_rows(got: np.ndarray, expected: np.ndarray) -> RowMatch:
         diffs.append(abs(float(got[j, 4]) - float(expected[i, 4])))
         same = same and got[j, 5] == expected[i, 5]
     return RowMatch(len(got), len(expected), bool(same), min(ious, default=1.0), max(diffs, default=0.0))
+
+
+def detr_reference_rows(raw: np.ndarray, threshold: float, height: int, width: int) -> np.ndarray:
+    """transformers' own `post_process_object_detection` (YOLOS / DETR share it) on a raw
+    [1, Q, 4 + C + 1] tensor -> rows [x1, y1, x2, y2, score, class] in input pixels, query order."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import YolosImageProcessor
+
+    tensor = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
+    outputs = SimpleNamespace(pred_boxes=tensor[..., :4], logits=tensor[..., 4:])
+    result = YolosImageProcessor().post_process_object_detection(outputs, threshold=threshold,
+                                                                 target_sizes=[(height, width)])[0]
+    return np.concatenate([result["boxes"].numpy(), result["scores"].numpy()[:, None],
+                           result["labels"].numpy()[:, None].astype(np.float32)], axis=1).astype(np.float32)

@@ -108,6 +108,22 @@ def _filter_end2end(g: _Graph, spec: TailSpec, threshold: str) -> str:
     return g.op("Gather", [rows, g.reshape(passing, [-1])], "rows", axis=0)
 
 
+def _decode_detr(g: _Graph, spec: TailSpec, threshold: str) -> str:
+    """[1, Q, 4+C+1] -> rows with score > threshold, in query order (transformers' post-processing)."""
+    depth = spec.raw_shape[2]
+    boxes_c, logits = g.slice(spec.raw_name, 0, 4, 2), g.slice(spec.raw_name, 4, depth, 2)
+    probs = g.slice(g.op("Softmax", [logits], axis=2), 0, depth - 5, 2)  # drop the no-object class
+    best = g.reshape(g.op("ReduceMax", [probs], "best_score", axes=[2], keepdims=0), [-1, 1])  # [Q, 1]
+    cls = g.reshape(g.op("Cast", [g.op("ArgMax", [probs], "best_class", axis=2, keepdims=0)], to=1), [-1, 1])
+    centre, size = g.slice(boxes_c, 0, 2, 2), g.slice(boxes_c, 2, 4, 2)
+    half = g.op("Mul", [g.const("half", 0.5, np.float32), size])
+    xyxy = g.op("Concat", [g.op("Sub", [centre, half]), g.op("Add", [centre, half])], "xyxy", axis=2)
+    scale = g.const("pixels", [spec.width, spec.height, spec.width, spec.height], np.float32)
+    table = g.op("Concat", [g.reshape(g.op("Mul", [xyxy, scale]), [-1, 4]), best, cls], "table", axis=1)
+    passing = g.op("NonZero", [g.op("Greater", [g.reshape(best, [-1]), threshold])])
+    return g.op("Gather", [table, g.reshape(passing, [-1])], "rows", axis=0)
+
+
 def _apply_mask(g: _Graph, spec: TailSpec, rows: str) -> str:
     x1, x2, y2 = g.slice(rows, 0, 1, 1), g.slice(rows, 2, 3, 1), g.slice(rows, 3, 4, 1)
     zero = g.const("zero", 0.0, np.float32)
@@ -133,7 +149,8 @@ def build_tail(spec: TailSpec):
         threshold = g.const("threshold", [spec.threshold], np.float32)
     if spec.mask_input:
         inputs.append(helper.make_tensor_value_info(MASK_INPUT, TensorProto.BOOL, [spec.height, spec.width]))
-    decode = _decode_raw if spec.layout is HeadLayout.YOLO_RAW else _filter_end2end
+    decode = {HeadLayout.YOLO_RAW: _decode_raw, HeadLayout.YOLO_END2END: _filter_end2end,
+              HeadLayout.DETR: _decode_detr}[spec.layout]
     rows = decode(g, spec, threshold)
     if spec.mask_input:
         rows = _apply_mask(g, spec, rows)
