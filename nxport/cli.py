@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_run_check)
     calibrate = commands.add_parser("calibrate", help="INT8 (QDQ) calibration of an artifact, with its accuracy cost")
     _add_calibration(calibrate)
-    serve = commands.add_parser("serve", help="serve artifacts over HTTP (/embed, /classify, /info, /health)")
+    serve = commands.add_parser("serve", help="serve artifacts over HTTP (/embed, /classify, /detect, /info, /health)")
     _add_serving(serve)
     listing = commands.add_parser("list-models", help="preconfigured models (or --timm architectures)")
     listing.add_argument("pattern", nargs="?", help="shell-style, e.g. 'facebook/*' or 'resnet*'")

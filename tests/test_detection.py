@@ -368,3 +368,42 @@ def test_detect_endpoint_typed_errors(detect_server, body, status, error_type, w
 def test_classify_on_a_detector_points_to_detect(detect_server, photos):
     response = detect_server.post("/classify", json={"inputs": [b64(photos["coffee"])], "model": NAME})
     assert response.status_code == 422 and "/detect" in response.json()["error"]
+
+
+def tutorial_tail(threshold: float):
+    """The official Nx tutorial's YOLOv8 tail (nxai-model-to-onnx), rebuilt: NMS over all C score rows
+    [1, C, N], each kept (class, anchor) reported with the anchor's max score and argmax class."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    consts = {"c20": np.array([20]), "iou": np.array([0.35], np.float32), "thr": np.array([threshold], np.float32),
+              "offset": np.array([2048, 2048, 0, 0], np.float32), "two": np.array(2), "s0": np.array([0]),
+              "s4": np.array([4]), "s22": np.array([22]), "ax2": np.array([2])}
+    nodes = [helper.make_node("Transpose", ["raw"], ["t"], perm=[0, 2, 1]),  # [1, N, 22]
+             helper.make_node("Slice", ["t", "s0", "s4", "ax2"], ["boxes"]),
+             helper.make_node("Slice", ["t", "s4", "s22", "ax2"], ["scores"]),  # [1, N, C]
+             helper.make_node("Transpose", ["scores"], ["all_scores"], perm=[0, 2, 1]),  # [1, C, N]
+             helper.make_node("ArgMax", ["scores"], ["cls"], axis=2, keepdims=1),
+             helper.make_node("Cast", ["cls"], ["clsf"], to=1),
+             helper.make_node("Mul", ["clsf", "offset"], ["shift"]),
+             helper.make_node("Add", ["boxes", "shift"], ["shifted"]),
+             helper.make_node("NonMaxSuppression", ["shifted", "all_scores", "c20", "iou", "thr"], ["sel"],
+                              center_point_box=1),
+             helper.make_node("Gather", ["sel", "two"], ["anchor"], axis=1)]
+    graph = helper.make_graph(nodes, "tutorial", [helper.make_tensor_value_info("raw", TensorProto.FLOAT, [1, 22, 2100])],
+                              [helper.make_tensor_value_info("anchor", TensorProto.INT64, ["m"])],
+                              [numpy_helper.from_array(v, k) for k, v in consts.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def test_the_tutorial_tail_duplicates_anchors_at_low_thresholds_ours_does_not(detector, sessions, photos):
+    """DETECTION.md's known bug, reproduced on the real model: one anchor emitted once per passing class."""
+    network = cpu_session(detector["network"], threads=1)
+    tutorial = cpu_session(tutorial_tail(0.02).SerializeToString(), threads=1)
+    duplicated = 0
+    for photo in ("astronaut", "grace_hopper", "coffee", "chelsea"):
+        f = feeds(photos[photo], 0.02)
+        anchors = tutorial.run(None, {"raw": network.run(None, {"image-": f["image-"]})[0]})[0]
+        duplicated += len(anchors) - len(set(anchors.tolist()))
+        ours, reference = rows_and_reference(sessions, photos[photo], 0.02)
+        assert len(np.unique(ours[:, :4], axis=0)) == len(ours) and match_rows(ours, reference).ok()
+    assert duplicated > 0
