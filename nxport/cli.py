@@ -203,10 +203,23 @@ def _add_detection(sub) -> None:
 
 
 def _add_calibration(parser: argparse.ArgumentParser) -> None:
-    from calibration.cli import add_arguments, run
+    from calibration.cli import add_arguments
 
     add_arguments(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=_run_calibrate)
+
+
+def _run_calibrate(args) -> int:
+    # Detectors (bboxes- artifacts) are quantized up to their raw head with the tail kept float.
+    from calibration.detection import is_detector_artifact
+
+    if is_detector_artifact(args.model):
+        from calibration.detection import run_cli
+
+        return run_cli(args)
+    from calibration.cli import run
+
+    return run(args)
 
 
 def _add_serving(parser: argparse.ArgumentParser) -> None:

@@ -407,3 +407,32 @@ def test_the_tutorial_tail_duplicates_anchors_at_low_thresholds_ours_does_not(de
         ours, reference = rows_and_reference(sessions, photos[photo], 0.02)
         assert len(np.unique(ours[:, :4], axis=0)) == len(ours) and match_rows(ours, reference).ok()
     assert duplicated > 0
+
+
+def test_calibrate_detector_quantizes_the_network_and_keeps_the_tail_float(detector, tmp_path, photos, capsys):
+    import onnx
+    from PIL import Image
+
+    import conventions
+    from nxport.cli import main
+
+    for folder, names in (("calib", ("chelsea", "astronaut", "rocket")), ("eval", ("grace_hopper", "coffee"))):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            Image.fromarray(photos[name]).save(tmp_path / folder / f"{name}.png")
+    assert main(["calibrate", str(detector["onnx"]), "--images", str(tmp_path / "calib"), "--eval-images",
+                 str(tmp_path / "eval"), "--output-dir", str(tmp_path / "out")]) == 0
+    assert "recall" in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / f"{NAME}.int8.report.json").read_text())
+    at_default = next(e for e in report["fp32_vs_int8"] if e["threshold"] == 0.25)
+    assert at_default["fp32_boxes"] >= 1 and at_default["recall"] >= 0.5 and at_default["mean_iou"] >= 0.8
+    model = onnx.load(str(tmp_path / "out" / f"{NAME}.int8.onnx"))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") > 50 and "NonMaxSuppression" in ops
+    producers = {o: n for n in model.graph.node for o in n.output}
+    nms = next(n for n in model.graph.node if n.op_type == "NonMaxSuppression")
+    assert all(producers[i].op_type != "DequantizeLinear" for i in nms.input if i in producers)
+    check = conventions.check(tmp_path / "out" / f"{NAME}.int8.onnx", reference=True)
+    assert check.conformant and check.runtime["reference"]["ok"], check.format_text()
+    assert main(["calibrate", str(detector["onnx"]), "--images", str(tmp_path / "calib"), "--output-dir",
+                 str(tmp_path / "out2"), "--recipe", "naive"]) == 2
