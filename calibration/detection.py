@@ -42,13 +42,16 @@ class DetectorArtifact:
 
 
 def read_detector(path: str | Path) -> DetectorArtifact:
-    import onnx
-
     from conventions.normalization import DocStringError, parse_doc_string
     from exporters.metadata import read_provenance
 
+    from calibration.artifact import load_model
+    from calibration.errors import ModelNotFoundError
+
     path = Path(path)
-    model = onnx.load(str(path))
+    if not path.is_file():
+        raise ModelNotFoundError(path)
+    model = load_model(path)
     outputs = [o.name for o in model.graph.output if o.name.startswith("bboxes-")]
     raw = (read_provenance(model).get("head") or {}).get("raw_output")
     if not outputs or not raw:
@@ -58,7 +61,9 @@ def read_detector(path: str | Path) -> DetectorArtifact:
         norm = parse_doc_string(model.graph.doc_string)
     except DocStringError as exc:
         raise NotAnNxArtifactError(path, f"{exc} (rule C2)") from exc
-    image = next(i for i in model.graph.input if i.name == "image-")
+    image = next((i for i in model.graph.input if i.name == "image-"), None)
+    if image is None:
+        raise NotAnNxArtifactError(path, "no input named 'image-' (rule B2)")
     shape = tuple(d.dim_value for d in image.type.tensor_type.shape.dim)
     optional = tuple(i.name for i in model.graph.input if i.name in ("nms_sensitivity-", "mask-"))
     return DetectorArtifact(path, model, raw, outputs[0], shape, norm, optional)
@@ -198,8 +203,6 @@ class DetectorCalibration:
 
 def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name: str | None = None,
                        overwrite: bool = False, max_images: int | None = None, seed: int = 0) -> DetectorCalibration:
-    import onnx
-
     from calibration.reader import ImageSet
     from exporters.detection_tail import compose
 

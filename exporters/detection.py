@@ -103,6 +103,7 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
     from exporters.weights import sha256_of
     from nxport import __version__
 
+    nms = net.layout is HeadLayout.YOLO_RAW  # IoU and the cap only exist where the tail runs NMS
     threshold = ({"input": THRESHOLD_INPUT, "semantics": "score > value"} if spec.threshold_input
                  else {"baked": spec.threshold, "semantics": "score > value"})
     return {
@@ -115,7 +116,8 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
                                            "or keep the aspect ratio instead"},
         "head": {"layout": net.layout.value, "raw_output": net.raw_name, "raw_shape": list(net.raw_shape),
                  "classes": count},
-        "tail": {"nms": NMS_KIND[net.layout], "iou": spec.iou, "max_detections": spec.max_detections,
+        "tail": {"nms": NMS_KIND[net.layout], "iou": spec.iou if nms else None,
+                 "max_detections": spec.max_detections if nms else None,
                  "threshold": threshold, "mask": MASK_INPUT if spec.mask_input else None,
                  "mask_rule": "mask[y2, (x1 + x2) / 2], clipped into the image", "coordinates": "input pixels"},
         "labels": {"count": count, "source": labels_source},

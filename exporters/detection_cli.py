@@ -46,7 +46,8 @@ def config_from_args(args):
     from exporters.detection_config import DetectionConfig
 
     return DetectionConfig(
-        weights=args.weights, model=args.model, random_init=args.random_init, opset=args.opset, labels=args.labels, replace_char=args.replace_char,
+        weights=args.weights, model=args.model, random_init=args.random_init, opset=args.opset,
+        labels=args.labels, replace_char=args.replace_char,
         input_size=tuple(args.input_size) if args.input_size else None, iou=args.iou,
         max_detections=args.max_detections, threshold_input=args.threshold_input, mask_input=args.mask_input,
         threshold=args.threshold, split=args.split, output_dir=args.output_dir, name=args.name,

@@ -75,7 +75,8 @@ def prove_split(network, tail, model, spec: TailSpec, norm: Normalization, paths
     from nxport.runtime import cpu_session
 
     single = cpu_session(model.SerializeToString(), threads=1)
-    first, second = cpu_session(network.SerializeToString(), threads=1), cpu_session(tail.SerializeToString(), threads=1)
+    first = cpu_session(network.SerializeToString(), threads=1)
+    second = cpu_session(tail.SerializeToString(), threads=1)
     checked = 0
     for photo in sample_photos():
         for threshold in PARITY_THRESHOLDS if spec.threshold_input else (spec.threshold,):
@@ -85,7 +86,8 @@ def prove_split(network, tail, model, spec: TailSpec, norm: Normalization, paths
             composed, whole = second.run(None, post_feeds)[0], single.run(None, feeds)[0]
             if composed.shape != whole.shape or not np.array_equal(composed, whole):
                 raise ParityError(f"{paths.network.name} + {paths.post.name} give {composed.shape} rows on "
-                                  f"{photo.name}@{threshold}, the single artifact {whole.shape}; they must be identical",
+                                  f"{photo.name}@{threshold}, the single artifact {whole.shape}; they must be "
+                                  "identical",
                                   fix="report this as an nxport bug; use the single artifact meanwhile")
             checked += 1
     return {"network": paths.network.name, "post": paths.post.name, "cut": spec.raw_name,

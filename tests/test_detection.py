@@ -389,7 +389,8 @@ def tutorial_tail(threshold: float):
              helper.make_node("NonMaxSuppression", ["shifted", "all_scores", "c20", "iou", "thr"], ["sel"],
                               center_point_box=1),
              helper.make_node("Gather", ["sel", "two"], ["anchor"], axis=1)]
-    graph = helper.make_graph(nodes, "tutorial", [helper.make_tensor_value_info("raw", TensorProto.FLOAT, [1, 22, 2100])],
+    raw = helper.make_tensor_value_info("raw", TensorProto.FLOAT, [1, 22, 2100])
+    graph = helper.make_graph(nodes, "tutorial", [raw],
                               [helper.make_tensor_value_info("anchor", TensorProto.INT64, ["m"])],
                               [numpy_helper.from_array(v, k) for k, v in consts.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
