@@ -20,7 +20,7 @@ from pathlib import Path
 from conventions.names import format_bboxes_name
 from conventions.normalization import Normalization
 from exporters.artifact import ExportResult, check_conformance
-from exporters.detection_config import DetectionConfig, HeadLayout
+from exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
 from exporters.detection_head import DetectorNetwork, read_network
 from exporters.detection_parity import detection_parity, prove_split
 from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
@@ -38,7 +38,8 @@ NORMALIZATION = Normalization.from_unit_scale((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 NMS_KIND = {HeadLayout.YOLO_RAW: "class-aware, single best score per anchor",
             HeadLayout.YOLO_END2END: "none (end2end head, already suppressed)",
-            HeadLayout.DETR: "none (set prediction: softmax, best real class, score > threshold)"}
+            HeadLayout.DETR: "none (set prediction: softmax, best real class, score > threshold)",
+            HeadLayout.RETINAFACE: "single class (face) NMS on prior-decoded boxes"}
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ def load_source(config: DetectionConfig) -> DetectorSource:
     photos = parity_photos(config.parity_images)
     if config.model is None:
         net = read_network(config.weights, config.input_size)
-        return DetectorSource(net, NORMALIZATION, lambda spec, data: detection_parity(
-            config, net, spec, data, NORMALIZATION, photos))
+        norm = net.normalization or NORMALIZATION
+        return DetectorSource(net, norm, lambda spec, data: detection_parity(config, net, spec, data, norm, photos))
     from exporters.detection_detr import detr_network
     from exporters.detection_parity import detr_parity
 
@@ -91,8 +92,11 @@ def resolve_detection_labels(config: DetectionConfig, net: DetectorNetwork) -> t
 
 
 def tail_spec(config: DetectionConfig, net: DetectorNetwork, output_name: str) -> TailSpec:
-    return TailSpec(net.layout, net.raw_name, net.raw_shape, net.height, net.width, output_name, config.iou,
-                    config.max_detections, config.threshold_input, config.mask_input, config.threshold,
+    defaults = FAMILY_DEFAULTS[net.layout]
+    iou = config.iou if config.iou is not None else defaults.iou
+    threshold = config.threshold if config.threshold is not None else defaults.threshold
+    return TailSpec(net.layout, net.raw_name, net.raw_shape, net.height, net.width, output_name, iou,
+                    config.max_detections, config.threshold_input, config.mask_input, threshold,
                     net.opset, net.model.ir_version)
 
 
@@ -103,7 +107,7 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
     from exporters.weights import sha256_of
     from nxport import __version__
 
-    nms = net.layout is HeadLayout.YOLO_RAW  # IoU and the cap only exist where the tail runs NMS
+    nms = net.layout in (HeadLayout.YOLO_RAW, HeadLayout.RETINAFACE)  # IoU and the cap only exist with NMS
     threshold = ({"input": THRESHOLD_INPUT, "semantics": "score > value"} if spec.threshold_input
                  else {"baked": spec.threshold, "semantics": "score > value"})
     return {

@@ -23,13 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     classes.add_argument("--labels", type=Path, help="one name per line or a JSON list (default: the export's names)")
     classes.add_argument("--replace-char", help="replace ';', ':' and line breaks in class names (rule E2)")
     tail = parser.add_argument_group("decode / NMS tail")
-    tail.add_argument("--iou", type=float, default=DEFAULT_IOU, help=f"NMS IoU (default {DEFAULT_IOU}, Ultralytics')")
+    tail.add_argument("--iou", type=float, help=f"NMS IoU (default: the family's, YOLO {DEFAULT_IOU} as Ultralytics)")
     tail.add_argument("--max-detections", type=int, default=DEFAULT_MAX_DETECTIONS,
                       help=f"rows per frame at most (default {DEFAULT_MAX_DETECTIONS}, Ultralytics')")
     tail.add_argument("--threshold-input", action=argparse.BooleanOptionalAction, default=True,
                       help="the `nms_sensitivity-` input (--no-threshold-input bakes --threshold)")
-    tail.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                      help=f"baked score threshold without the input (default {DEFAULT_THRESHOLD})")
+    tail.add_argument("--threshold", type=float,
+                      help=f"baked score threshold without the input (default: the family's, YOLO {DEFAULT_THRESHOLD})")
     tail.add_argument("--mask-input", action=argparse.BooleanOptionalAction, default=True,
                       help="the `mask-` bool (H, W) input (bottom-centre rule)")
     tail.add_argument("--split", action="store_true",

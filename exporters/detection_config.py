@@ -1,11 +1,11 @@
 """Typed configuration of a detector export, with the defaults of the decode/NMS tail and why.
 
-Defaults (each overridable; the report records the values used):
-- IoU 0.7 and max detections 300: what Ultralytics `predict` / `val` use, i.e. the settings the
-  model's published accuracy was measured with. (The official Nx tutorial's 0.35 / 20 per class
-  suppresses overlapping people in crowds and drops detections beyond 20 per class.)
-- Baked threshold 0.25 (only when `nms_sensitivity-` is dropped): Ultralytics' `predict` default
-  confidence, so a fixed-threshold artifact behaves like `yolo predict` out of the box.
+Precedence for IoU and the baked threshold: explicit option > the head family's own default.
+- YOLO (Ultralytics): IoU 0.7, threshold 0.25, max detections 300: what Ultralytics `predict` /
+  `val` use, i.e. the settings the model's published accuracy was measured with. (The official Nx
+  tutorial's 0.35 / 20 per class suppresses overlapping people in crowds and caps each class at 20.)
+- RetinaFace: IoU 0.4, threshold 0.9: the defaults its reference post-processing ships with.
+- The threshold is baked only when `nms_sensitivity-` is dropped; otherwise the operator sets it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,21 @@ class HeadLayout(str, enum.Enum):
     YOLO_RAW = "yolo-raw"  # Ultralytics v5u/v8/v9/v11 [1, 4+C, N]: cx, cy, w, h, C sigmoid scores; needs NMS
     YOLO_END2END = "yolo-end2end"  # YOLOv10 / YOLO26 [1, K, 6]: x1, y1, x2, y2, score, class; top-K, no NMS
     DETR = "detr-softmax"  # YOLOS / DETR [1, Q, 4+C+1]: normalised cx, cy, w, h + logits incl. no-object
+    RETINAFACE = "retinaface-priors"  # [1, A, 4 + 2]: box deltas vs anchor priors + (background, face) softmax
+
+
+@dataclass(frozen=True)
+class TailDefaults:
+    iou: float
+    threshold: float
+
+
+FAMILY_DEFAULTS = {
+    HeadLayout.YOLO_RAW: TailDefaults(DEFAULT_IOU, DEFAULT_THRESHOLD),
+    HeadLayout.YOLO_END2END: TailDefaults(DEFAULT_IOU, DEFAULT_THRESHOLD),
+    HeadLayout.DETR: TailDefaults(DEFAULT_IOU, 0.5),  # transformers' post_process_object_detection default
+    HeadLayout.RETINAFACE: TailDefaults(0.4, 0.9),
+}
 
 
 @dataclass
@@ -42,11 +57,11 @@ class DetectionConfig:
     labels: Path | list[str] | None = None  # overrides the export's `names` metadata
     replace_char: str | None = None
     input_size: tuple[int, int] | None = None  # (H, W): fixes a dynamic input; required then
-    iou: float = DEFAULT_IOU
+    iou: float | None = None  # None: the head family's default (FAMILY_DEFAULTS)
     max_detections: int = DEFAULT_MAX_DETECTIONS
     threshold_input: bool = True  # `nms_sensitivity-` input; False bakes `threshold`
     mask_input: bool = True  # `mask-` input (bottom-centre rule)
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # baked without the threshold input; None: the family's default
     split: bool = False  # also write <name>.network.onnx + <name>.post.onnx
     output_dir: Path = Path("build")
     name: str | None = None
@@ -65,8 +80,10 @@ class DetectionConfig:
         self.output_dir = Path(self.output_dir)
         if self.input_size is not None:
             self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
-        validate_unit("iou", self.iou, "--iou 0.7")
-        validate_unit("threshold", self.threshold, "--threshold 0.25")
+        if self.iou is not None:
+            validate_unit("iou", self.iou, "--iou 0.7")
+        if self.threshold is not None:
+            validate_unit("threshold", self.threshold, "--threshold 0.25")
         if not isinstance(self.max_detections, int) or self.max_detections <= 0:
             raise ConfigError(f"max_detections {self.max_detections!r} must be a positive integer",
                               fix=f"pass --max-detections {DEFAULT_MAX_DETECTIONS}")

@@ -34,6 +34,7 @@ class DetectorNetwork:
     num_classes: int | None  # None: an end2end head does not say; the names must
     names: list[str] | None  # from the export's `names` metadata
     source: dict = field(default_factory=dict)  # provenance: file, metadata, original input/IR
+    normalization: object = None  # conventions Normalization; None: the exporter's default (Ultralytics /255)
 
 
 def read_metadata(model) -> dict[str, str]:
@@ -98,12 +99,14 @@ def _single_image_input(model, path: Path):
         described = ", ".join(f"{i.name} rank {len(i.type.tensor_type.shape.dim)}" for i in inputs)
         raise DetectorHeadError(f"{path.name} has inputs [{described}]; a detector export has exactly one "
                                 "rank-4 image input", fix="export the plain detector (`yolo export format=onnx`)")
-    if len(model.graph.output) != 1:
-        names = [o.name for o in model.graph.output]
-        raise DetectorHeadError(f"{path.name} has {len(names)} outputs {names}; nxport decodes detectors with one "
-                                "raw head output (segmentation / pose exports add more)",
-                                fix="export a detection model (task=detect) with `yolo export format=onnx`")
     return inputs[0]
+
+
+def _too_many_outputs(path: Path, shapes: list) -> DetectorHeadError:
+    return DetectorHeadError(f"{path.name} has {len(shapes)} outputs of shapes {[list(s) for s in shapes]}; nxport "
+                             "decodes one raw YOLO / end2end head, or RetinaFace's loc / conf / landmarks "
+                             "(segmentation / pose exports add outputs nxport does not decode)",
+                             fix="export a detection model (task=detect) with `yolo export format=onnx`")
 
 
 def resolve_input_size(value_info, requested: tuple[int, int] | None, imgsz, path: Path) -> tuple[int, int]:
@@ -182,11 +185,29 @@ def classify_head(shape: tuple[int, ...], path: Path) -> HeadLayout:
         fix="export with `yolo export format=onnx` and without nms=True (nxport adds NMS itself)")
 
 
-def _run_zeros(model, height: int, width: int) -> np.ndarray:
+def _run_zeros(model, height: int, width: int) -> list[np.ndarray]:
     from nxport.runtime import cpu_session
 
     session = cpu_session(model.SerializeToString(), threads=1)
-    return session.run(None, {INPUT_NAME: np.zeros((1, 3, height, width), np.float32)})[0]
+    return session.run(None, {INPUT_NAME: np.zeros((1, 3, height, width), np.float32)})
+
+
+def _decode_family(model, path: Path, height: int, width: int):
+    """-> (raw head array, layout, normalization or None (Ultralytics' /255), default names or None)."""
+    from conventions.normalization import Normalization
+    from exporters import detection_retinaface as retinaface
+
+    outputs = _run_zeros(model, height, width)
+    shapes = [tuple(o.shape) for o in outputs]
+    if retinaface.matches(shapes):
+        retinaface.check_priors(shapes, height, width, path.name)
+        retinaface.to_nx_network(model)
+        spec = retinaface.RETINAFACE
+        norm = Normalization(tuple(reversed(spec.means_bgr)), (1.0, 1.0, 1.0))
+        return _run_zeros(model, height, width)[0], HeadLayout.RETINAFACE, norm, list(spec.labels)
+    if len(outputs) != 1:
+        raise _too_many_outputs(path, shapes)
+    return outputs[0], classify_head(shapes[0], path), None, None
 
 
 def read_network(path: Path, input_size: tuple[int, int] | None) -> DetectorNetwork:
@@ -204,18 +225,17 @@ def read_network(path: Path, input_size: tuple[int, int] | None) -> DetectorNetw
     _check_stride((height, width), meta.get("stride"), path)
     original_ir = model.ir_version
     model = fix_network(model, value_info, height, width)
+    raw, layout, normalization, family_names = _decode_family(model, path, height, width)
     raw_name = model.graph.output[0].name
-    raw = _run_zeros(model, height, width)
-    layout = classify_head(tuple(raw.shape), path)
     out_dims = model.graph.output[0].type.tensor_type.shape.dim
     del out_dims[:]
     for size in raw.shape:
         out_dims.add().dim_value = int(size)
-    names = parse_names(meta.get("names"))
+    names = parse_names(meta.get("names")) or family_names
     cut_node = next((n.name or n.op_type for n in model.graph.node if raw_name in n.output), raw_name)
     source = {"file": path.name, "format": "onnx", "metadata": {k: meta[k] for k in sorted(meta) if k != "names"},
               "original_input": original_input,
               "original_ir_version": original_ir, "opset": opset}
-    num_classes = raw.shape[1] - 4 if layout is HeadLayout.YOLO_RAW else None
+    num_classes = {HeadLayout.YOLO_RAW: raw.shape[1] - 4, HeadLayout.RETINAFACE: 1}.get(layout)
     return DetectorNetwork(model, raw_name, tuple(int(s) for s in raw.shape), cut_node, layout, height, width,
-                           opset, num_classes, names, source)
+                           opset, num_classes, names, source, normalization)

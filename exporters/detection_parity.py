@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from conventions.normalization import Normalization
+from exporters.detection_config import HeadLayout
 from exporters.detection_head import INPUT_NAME
 from exporters.detection_reference import match_rows, reference_rows
 from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec
@@ -44,9 +45,13 @@ class DetectionParity:
         return asdict(self)
 
 
-def _original_raw(session, feeds: dict) -> np.ndarray:
+def _original_raw(session, feeds: dict, layout: HeadLayout) -> np.ndarray:
     """The raw head of the user's file as given (its own input name, dynamic or not)."""
-    return session.run(None, {session.get_inputs()[0].name: feeds[INPUT_NAME]})[0]
+    image = feeds[INPUT_NAME]
+    if layout is HeadLayout.RETINAFACE:  # the original wants BGR; its loc + conf are the raw head
+        loc, conf = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(image[:, ::-1])})[:2]
+        return np.concatenate([loc, conf], axis=2)
+    return session.run(None, {session.get_inputs()[0].name: image})[0]
 
 
 def detection_parity(config, net, spec: TailSpec, model_bytes: bytes, norm: Normalization,
@@ -60,10 +65,11 @@ def detection_parity(config, net, spec: TailSpec, model_bytes: bytes, norm: Norm
     result = DetectionParity(len(photos), thresholds, "numpy decode + torchvision.ops.batched_nms")
     failures = []
     for photo in photos:
-        raw = _original_raw(original, nx_detection_feeds(photo.rgb, spec, norm, 0.0))
+        raw = _original_raw(original, nx_detection_feeds(photo.rgb, spec, norm, 0.0), spec.layout)
         for threshold in thresholds:
             got = session.run(None, nx_detection_feeds(photo.rgb, spec, norm, threshold))[0]
-            expected = reference_rows(raw, spec.layout, threshold, spec.iou, spec.max_detections)
+            expected = reference_rows(raw, spec.layout, threshold, spec.iou, spec.max_detections,
+                                      size=(spec.height, spec.width))
             _record(result, f"{photo.name}@{threshold}", match_rows(got, expected), failures)
     _raise_on(failures)
     return result

