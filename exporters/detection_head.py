@@ -85,6 +85,10 @@ def load_onnx(path: Path):
     if not path.is_file():
         raise WeightsError(f"Detector weights {str(path)!r} do not exist or are not a file",
                            fix="pass the .onnx written by `yolo export model=best.pt format=onnx`")
+    if path.suffix.lower() in (".pt", ".pth"):
+        raise WeightsError(f"{path.name} is a PyTorch checkpoint; nxport reads Ultralytics detectors as their raw "
+                           "ONNX export (ultralytics is AGPL-3.0 and not a dependency of nxport)",
+                           fix=f"run `yolo export model={path.name} format=onnx` and pass the .onnx")
     try:
         return onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError and friends: the file is not ONNX

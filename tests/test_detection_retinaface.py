@@ -4,7 +4,6 @@ a BGR network, opset 11) to an Nx face detector; rows vs an independent decode o
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +104,25 @@ def test_other_anchor_layouts_are_refused(tmp_path):
 
     with pytest.raises(DetectorHeadError, match="multiple of 32"):
         export_detection(DetectionConfig(weights=packaged_weights(), input_size=(500, 500), output_dir=tmp_path))
+
+
+def test_same_rows_in_the_reference_runtime(retinaface, photos):
+    from conventions.reference_runtime import reference_python, run_reference
+
+    python = reference_python()
+    assert python is not None, "run ./setup.sh: it creates .venv-nx-reference (onnxruntime 1.17.3)"
+    f = nx_feeds(photos["grace_hopper"], 0.05)
+    result = run_reference(retinaface["result"].onnx_path.read_bytes(), f, python)
+    assert result["ok"] and result["onnxruntime"] == "1.17.3", result
+    current = retinaface["session"].run(None, f)[0]
+    assert len(current) > 0 and np.allclose(result["values"][0], current, atol=1e-4)
+
+
+def test_a_pytorch_checkpoint_is_refused_with_the_export_command(tmp_path):
+    from exporters.detection import export_detection
+    from nxport.errors import WeightsError
+
+    checkpoint = tmp_path / "best.pt"
+    checkpoint.write_bytes(b"not used")
+    with pytest.raises(WeightsError, match="yolo export model=best.pt format=onnx"):
+        export_detection(DetectionConfig(weights=checkpoint, output_dir=tmp_path / "out"))
