@@ -45,13 +45,17 @@ def read_detector(path: str | Path) -> DetectorArtifact:
     from conventions.normalization import DocStringError, parse_doc_string
     from exporters.metadata import read_provenance
 
-    from calibration.artifact import load_model
+    import onnx
+
     from calibration.errors import ModelNotFoundError
 
     path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(path)
-    model = load_model(path)
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises several types for non-ONNX bytes
+        raise NotAnNxArtifactError(path, f"not a readable ONNX file ({type(exc).__name__})") from exc
     outputs = [o.name for o in model.graph.output if o.name.startswith("bboxes-")]
     raw = (read_provenance(model).get("head") or {}).get("raw_output")
     if not outputs or not raw:
@@ -183,6 +187,34 @@ def compare_detections(fp32_bytes: bytes, int8_bytes: bytes, files: list[Path], 
             "mean_iou": round(float(np.mean(ious)), 4) if ious else None}
 
 
+def image_files(folder, max_images: int | None, seed: int) -> list[Path]:
+    """A seeded sample of the photos under `folder` (recursive), in a stable order."""
+    import random
+
+    from calibration.errors import EmptyImageFolderError
+    from nxport.errors import ConfigError
+    from nxport.images import IMAGE_SUFFIXES, iter_image_files
+
+    files = iter_image_files(Path(folder), recursive=True)
+    if not files:
+        raise EmptyImageFolderError(Path(folder), IMAGE_SUFFIXES)
+    if max_images is not None and max_images < 1:
+        raise ConfigError(f"max images {max_images} < 1", fix="pass --max-images 1 or more")
+    if max_images is not None and len(files) > max_images:
+        files = sorted(random.Random(seed).sample(files, max_images))
+    return files
+
+
+def files_sha256(files: list[Path]) -> str:
+    """The calibration set's id: names and bytes of the files used."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class DetectorCalibration:
     onnx_path: Path
@@ -203,7 +235,6 @@ class DetectorCalibration:
 
 def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name: str | None = None,
                        overwrite: bool = False, max_images: int | None = None, seed: int = 0) -> DetectorCalibration:
-    from calibration.reader import ImageSet
     from exporters.detection_tail import compose
 
     artifact = read_detector(model_path)
@@ -211,11 +242,11 @@ def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name
     base = name or artifact.path.stem
     onnx_path, report_path = directory / f"{base}.int8.onnx", directory / f"{base}.int8.report.json"
     refuse_existing([onnx_path, report_path], overwrite)
-    calib = ImageSet.from_folder(images, max_images=max_images, seed=seed)
-    evaluation = ImageSet.from_folder(eval_images, seed=seed) if eval_images is not None else calib
+    calib = image_files(images, max_images, seed)
+    evaluation = image_files(eval_images, None, seed) if eval_images is not None else calib
     network, tail = split_at_head(artifact)
     with tempfile.TemporaryDirectory(prefix="nxport-calib-det-") as tmp:
-        quantized = quantize_network(network, calib.files, artifact, Path(tmp))
+        quantized = quantize_network(network, calib, artifact, Path(tmp))
     model = compose(quantized, tail, artifact.raw_output)
     model.graph.doc_string = artifact.model.graph.doc_string
     del model.metadata_props[:]
@@ -223,11 +254,11 @@ def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name
     settings = {"format": "QDQ", "scope": "network up to its last convolutions; box decode and NMS tail float",
                 "float_nodes": len(decode_nodes(network)),
                 "method": "minmax", "weights": "int8 per-channel", "activations": "uint8",
-                "calibration_images": len(calib.files), "calibration_set_sha256": calib.sha256()}
+                "calibration_images": len(calib), "calibration_set_sha256": files_sha256(calib)}
     model.metadata_props.add(key=INT8_METADATA_KEY, value=json.dumps(settings, sort_keys=True))
     data, fp32_bytes = model.SerializeToString(), artifact.model.SerializeToString()
     report = {"artifact": onnx_path.name, "source": artifact.path.name, "int8": settings,
-              "fp32_vs_int8": [compare_detections(fp32_bytes, data, evaluation.files, artifact, t)
+              "fp32_vs_int8": [compare_detections(fp32_bytes, data, evaluation, artifact, t)
                                for t in EVAL_THRESHOLDS],
               "size_bytes": {"fp32": len(fp32_bytes), "int8": len(data)}, "conformance": _conformance(data)}
     with atomic_path(onnx_path) as onnx_tmp, atomic_path(report_path) as report_tmp:
