@@ -1,5 +1,8 @@
-"""Detector export: a raw Ultralytics ONNX export + an onnx.helper decode/NMS tail ->
+"""Detector export: a detector network + an onnx.helper decode/NMS tail ->
 `image-` (+ `nms_sensitivity-`, `mask-`) in, `bboxes-format:xyxysc;<id>:<name>;...` (N, 6) out.
+
+Sources: a raw Ultralytics ONNX export (YOLO raw or end2end head), a RetinaFace ONNX (anchor
+priors), or a DETR-family model from transformers (YOLOS, DETR) exported here.
 
     from exporters.detection import export_detection
     from exporters.detection_config import DetectionConfig
@@ -129,7 +132,8 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
     }
 
 
-@register_task("detection", DetectionConfig, "raw Ultralytics ONNX + NMS tail -> bboxes-format:xyxysc;<id>:<name>")
+@register_task("detection", DetectionConfig, "YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
+               "bboxes-format:xyxysc;<id>:<name>")
 def export_detection(config: DetectionConfig) -> ExportResult:
     timer = StageTimer()
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)

@@ -8,6 +8,8 @@ twice; one score row per anchor cannot. NMS's score_threshold is strict `>` (onn
 Ultralytics' `conf > conf_thres`. Since a single class row is used, max_output_boxes_per_class is
 the artifact's total cap, and NMS returns boxes by descending score, so the cap keeps the best.
 End2end heads [1, K, 6] are already decoded and suppressed: Greater(score, threshold) -> Gather.
+DETR family [1, Q, 4+C+1]: softmax, best real class, score > threshold (transformers' post-processing).
+RetinaFace [1, A, 6]: deltas decoded against constant priors (variances 0.1 / 0.2), one-class NMS.
 Mask (Nx tutorials' rule): a row survives when mask[y2, (x1 + x2) / 2] is true, the point clipped
 into the image and truncated to integer pixels.
 """

@@ -197,7 +197,8 @@ def _run_clip(args) -> int:
 def _add_detection(sub) -> None:
     from exporters.detection_cli import add_arguments, run
 
-    parser = sub.add_parser("detection", help="raw Ultralytics ONNX + NMS tail -> bboxes-format:xyxysc;<id>:<name>")
+    parser = sub.add_parser("detection", help="YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
+                            "bboxes-format:xyxysc;<id>:<name>")
     add_arguments(parser)
     parser.set_defaults(run=run)
 
