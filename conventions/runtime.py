@@ -167,6 +167,11 @@ def _run_twice(ctx: ModelContext, session, feeds: dict, label: str, result: Runt
     result.outputs = first
     result.findings.extend(_determinism(first, second))
     result.findings.extend(check_outputs(ctx, first))
+    if ctx.outputs_of_kind("bboxes"):  # detectors: threshold sweep, mask and row checks (D3, E3, B9)
+        from conventions.detection_runtime import probe
+
+        result.info["detection"] = {}
+        result.findings.extend(probe(ctx, session, feeds, result.info["detection"]))
 
 
 def check_evidence(ctx: ModelContext, evidence: RunEvidence) -> RuntimeResult:

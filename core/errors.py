@@ -135,3 +135,11 @@ class ArtifactContractError(NxportError):
         super().__init__(f"{source} cannot be {consumer}: it breaks rule(s) {', '.join(self.rule_ids)} of the "
                          f"Nx conventions:\n{lines}{more}",
                          fix=f"run `python -m conventions {source}` for the fix of each rule, then re-export")
+
+
+class DetectorHeadError(NxportError):
+    """The ONNX file given as a detector does not end in a detection head nxport can decode."""
+
+
+class DynamicInputError(ConfigError):
+    """A dynamic image input that the user did not fix (rule B4: Nx needs a static input)."""

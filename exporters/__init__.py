@@ -15,6 +15,7 @@ _PUBLIC = {
     "export_embedding": "exporters.embedding", "ClipConfig": "exporters.clip", "export_clip": "exporters.clip",
     "PresetOverrides": "exporters.preconfigured", "export_preconfigured": "exporters.preconfigured",
     "get_model_spec": "exporters.preconfigured", "list_models": "exporters.preconfigured",
+    "DetectionConfig": "exporters.detection_config", "export_detection": "exporters.detection",
     "get_task": "exporters.registry", "list_tasks": "exporters.registry",
 }
 __all__ = sorted(_PUBLIC)

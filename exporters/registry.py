@@ -29,7 +29,7 @@ def register_task(name: str, config_type: type, summary: str):
     return decorator
 
 
-BUILTIN_TASK_MODULES = ("exporters.classification", "exporters.embedding", "exporters.clip")
+BUILTIN_TASK_MODULES = ("exporters.classification", "exporters.embedding", "exporters.clip", "exporters.detection")
 
 
 def _load_builtin_tasks() -> None:

@@ -86,6 +86,10 @@ def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> 
     parity = report.provenance.get("parity", {})
     if parity:
         lines.append(_parity_line(parity))
+    split = report.provenance.get("split")
+    if split:
+        lines.append(f"split      {split['network']} (up to {split['cut']}) + {split['post']}: "
+                     f"{split['composition']} on {split['runs_compared']} runs")
     lines.append("time       " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
     lines.append(f"report     {report_path}")
     lines += [f"next       {step}" for step in report.next_steps]
@@ -93,6 +97,11 @@ def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> 
 
 
 def _parity_line(parity: dict) -> str:
+    if "min_iou" in parity:  # detection: rows vs an independent decode of the raw head
+        pairs = len(parity["rows"])
+        return (f"parity     {parity['images']} real photos x thresholds {parity['thresholds']} vs "
+                f"{parity['reference']}: same rows in {pairs}/{pairs}, min IoU {parity['min_iou']:.4f}, "
+                f"max |dscore| {parity['max_score_diff']:.1e}")
     if "top1_agreement" in parity:
         return (f"parity     {parity['images']} real photos vs PyTorch: max |dp| {parity['max_abs_diff']:.1e}, "
                 f"top-1 agreement {parity['top1_agreement']:.0%}")

@@ -203,6 +203,15 @@ def _compose(parser: argparse.ArgumentParser, package_cli: str) -> None:
     parser.set_defaults(run=module.run)
 
 
+def _add_detection(sub) -> None:
+    from exporters.detection_cli import add_arguments, run
+
+    parser = sub.add_parser("detection", help="YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
+                            "bboxes-format:xyxysc;<id>:<name>")
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
 def _run_list_models(args) -> int:
     if args.timm:
         import timm
@@ -248,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embedding(tasks)
     _add_preconfigured(tasks)
     _add_clip(tasks)
+    _add_detection(tasks)
     _compose(commands.add_parser("check", help="check any ONNX file against the Nx conventions"), "conventions.cli")
     _compose(commands.add_parser("calibrate", help="INT8 (QDQ) calibration of an artifact, with its accuracy cost"),
              "calibration.cli")

@@ -3,6 +3,8 @@
     POST /embed     {"inputs": [b64 | data: URL, ...], "normalize": true, "model"?: str, "kind"?: "image"|"text"}
                     -> [[float, ...], ...]
     POST /classify  {"inputs": [...], "top_k": 5, "model"?: str} -> [[{"label", "score", "id"}, ...], ...]
+    POST /detect    {"inputs": [...], "threshold"?: 0..1, "model"?: str}
+                    -> [[{"box": [x1, y1, x2, y2] in the sent image's pixels, "label", "score", "class_id"}, ...], ...]
     GET  /info      every served model: task, dimension / labels count, input, preprocessing, opset, INT8...
     GET  /health    200 {"status": "ok"} when every model's batcher runs, else 503
 
@@ -160,6 +162,13 @@ async def classify(runtime: Runtime, request: Request, payload: ClassifyRequest)
     return top_k(scores, model.spec.labels, payload.top_k)
 
 
+async def detect(runtime: Runtime, request: Request, payload):
+    from serving.detection import detect as run_detection
+
+    check_count(payload.inputs, runtime.settings)
+    return await run_detection(runtime, request, payload)
+
+
 def _timing_headers(timings: dict) -> dict:
     names = {"decode": "X-Decode-Time", "inference": "X-Inference-Time"}
     return {names[key]: f"{value:.2f}" for key, value in timings.items() if key in names}
@@ -290,5 +299,12 @@ def create_app(models: list[ServedModel], settings: Settings) -> FastAPI:
         "schema": ClassifyRequest.model_json_schema()}}}})
     async def post_classify(request: Request):
         return await serve_request(runtime, request, ClassifyRequest, classify)
+
+    from serving.detection import DetectRequest
+
+    @app.post("/detect", openapi_extra={"requestBody": {"content": {"application/json": {
+        "schema": DetectRequest.model_json_schema()}}}})
+    async def post_detect(request: Request):
+        return await serve_request(runtime, request, DetectRequest, detect)
 
     return app

@@ -31,6 +31,7 @@ class Task(str, Enum):
     CLASSIFICATION = "classification"
     EMBEDDING = "embedding"
     TEXT_EMBEDDING = "text-embedding"
+    DETECTION = "detection"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _load_tokenizer(name: str, directory: Path):
                              "the artifact") from exc
 
 
-SERVED_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING)
+SERVED_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING, OutputKind.BBOXES)
 
 
 def inspect_artifact(contract: Contract) -> ArtifactSpec:
@@ -124,8 +125,9 @@ def inspect_artifact(contract: Contract) -> ArtifactSpec:
                             dimension=contract.embedding.dim,
                             normalized_in_graph=contract.embedding.normalized_in_graph, **common)
     image = {"input_dtype": "float32", "layout": contract.layout, "normalization": contract.normalization}
-    if contract.kind is OutputKind.SCORES:
-        return ArtifactSpec(Task.CLASSIFICATION, labels=contract.labels, **image, **common)
+    if contract.kind in (OutputKind.SCORES, OutputKind.BBOXES):  # a detector's B9 inputs are fed by the server
+        task = Task.CLASSIFICATION if contract.kind is OutputKind.SCORES else Task.DETECTION
+        return ArtifactSpec(task, labels=contract.labels, **image, **common)
     return ArtifactSpec(Task.EMBEDDING, dimension=contract.embedding.dim,
                         normalized_in_graph=contract.embedding.normalized_in_graph, **image, **common)
 
@@ -159,8 +161,14 @@ def load_model(path: Path, settings: Settings, name: str | None = None) -> Serve
     spec = inspect_artifact(contract)
     model = onnx.load(str(path))
     try:
-        runner = build_runner(model, spec.input_name, spec.output_name, _samples(spec),
-                              threads=settings.intra_op_threads, max_batch=settings.max_batch, mode=settings.batching)
+        if spec.task is Task.DETECTION:
+            from serving.detection import detection_runner
+
+            runner = detection_runner(model, spec, settings.intra_op_threads)
+        else:
+            runner = build_runner(model, spec.input_name, spec.output_name, _samples(spec),
+                                  threads=settings.intra_op_threads, max_batch=settings.max_batch,
+                                  mode=settings.batching)
     except Exception as exc:  # onnxruntime refuses the graph or cannot run it: not servable
         raise ArtifactError(f"{path.name} does not load or run in onnxruntime ({type(exc).__name__}: "
                             f"{str(exc)[:300]})", fix=f"check it with `python -m conventions {path}`") from exc
@@ -231,7 +239,7 @@ def model_info(model: ServedModel) -> dict:
         "versions": {**model.provenance.get("versions", {}), "onnxruntime": onnxruntime.__version__},
         "source": model.provenance.get("source"),
     }
-    if spec.task is Task.CLASSIFICATION:
+    if spec.task in (Task.CLASSIFICATION, Task.DETECTION):
         info["labels_count"] = len(spec.labels)
     else:
         info["dimension"] = spec.dimension

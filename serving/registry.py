@@ -38,6 +38,7 @@ class ModelRegistry:
         if not candidates:
             served = ", ".join(f"{m.name} ({m.task.value})" for m in self.models.values())
             hint = " Use /embed for embedding models." if what == "classification" else " Use /classify for classifiers."
+            hint = " Use /classify or /embed for these models." if what == "detection" else hint
             raise ValidationError(f"No served model does {what}; this server serves: {served}.{hint}")
         raise ValidationError(f"Several served models do {what}: {', '.join(m.name for m in candidates)}; "
                               "name one with the \"model\" field")
@@ -47,8 +48,19 @@ class ModelRegistry:
             return self._pick([m for m in self.models.values() if m.task is Task.CLASSIFICATION], "classification")
         model = self.get(requested)
         if model.task is not Task.CLASSIFICATION:
-            raise ValidationError(f"Model {model.name!r} is an {model.task.value} model, not a classifier; "
-                                  "use POST /embed for it")
+            route = "/detect" if model.task is Task.DETECTION else "/embed"
+            raise ValidationError(f"Model {model.name!r} is a {model.task.value} model, not a classifier; "
+                                  f"use POST {route} for it")
+        return model
+
+    def for_detect(self, requested: str | None) -> ServedModel:
+        if requested is None:
+            return self._pick([m for m in self.models.values() if m.task is Task.DETECTION], "detection")
+        model = self.get(requested)
+        if model.task is not Task.DETECTION:
+            route = "/classify" if model.task is Task.CLASSIFICATION else "/embed"
+            raise ValidationError(f"Model {model.name!r} is a {model.task.value} model, not a detector; "
+                                  f"use POST {route} for it")
         return model
 
     def for_embed(self, requested: str | None, kind: str | None) -> tuple[ServedModel, str]:
@@ -58,6 +70,9 @@ class ModelRegistry:
         model = self.get(requested)
         if model.task is Task.CLASSIFICATION:
             raise ValidationError(f"Model {model.name!r} is a classifier; use POST /classify for it "
+                                  "(/embed serves embedding models)")
+        if model.task is Task.DETECTION:
+            raise ValidationError(f"Model {model.name!r} is a detector; use POST /detect for it "
                                   "(/embed serves embedding models)")
         kind = kind or (TEXT if model.task is Task.TEXT_EMBEDDING else IMAGE)
         if (kind == TEXT) == (model.task is Task.TEXT_EMBEDDING):

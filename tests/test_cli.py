@@ -17,6 +17,7 @@ def nxport(*args: str) -> subprocess.CompletedProcess:
     (["export", "embedding", "--help"], "--pool"),
     (["export", "preconfigured", "--help"], "registry name"),
     (["export", "clip", "--help"], "--zero-shot"),
+    (["export", "detection", "--help"], "--split"),
     (["check", "--help"], "--json"),
     (["calibrate", "--help"], "--eval-images"),
     (["serve", "--help"], "--api-key"),

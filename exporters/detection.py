@@ -1,0 +1,188 @@
+"""Detector export: a detector network + an onnx.helper decode/NMS tail ->
+`image-` (+ `nms_sensitivity-`, `mask-`) in, `bboxes-format:xyxysc;<id>:<name>;...` (N, 6) out.
+
+Sources: a raw Ultralytics ONNX export (YOLO raw or end2end head), a RetinaFace ONNX (anchor
+priors), or a DETR-family model from transformers (YOLOS, DETR) exported here.
+
+    from exporters.detection import export_detection
+    from exporters.detection_config import DetectionConfig
+    export_detection(DetectionConfig(weights="yolov8n.onnx", input_size=(640, 640), split=True))
+
+The network is the user's graph untouched (input renamed and fixed), so the raw head is the one
+Ultralytics computes; parity is the artifact's rows vs an independent numpy + torchvision decode of
+the original file's raw head on real photos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from conventions.names import format_bboxes_name
+from conventions.normalization import Normalization
+from exporters.artifact import ExportResult, check_conformance
+from exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
+from exporters.detection_head import DetectorNetwork, read_network
+from exporters.detection_parity import detection_parity, prove_split
+from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
+from exporters.labels import read_labels_file, validate_labels
+from exporters.metadata import stamp
+from exporters.onnx_export import make_reproducible
+from exporters.registry import register_task
+from exporters.report import ArtifactPaths, StageTimer, build_report
+from core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from core.errors import ConfigError, LabelError
+
+# Ultralytics feeds RGB / 255 (no mean, no std): on Nx's 0..255 scale that is means 0, vars 255 (rule C1).
+NORMALIZATION = Normalization.from_unit_scale((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
+NMS_KIND = {HeadLayout.YOLO_RAW: "class-aware, single best score per anchor",
+            HeadLayout.YOLO_END2END: "none (end2end head, already suppressed)",
+            HeadLayout.DETR: "none (set prediction: softmax, best real class, score > threshold)",
+            HeadLayout.RETINAFACE: "single class (face) NMS on prior-decoded boxes"}
+
+
+@dataclass(frozen=True)
+class SplitPaths:
+    network: Path
+    post: Path
+
+
+def split_paths(paths: ArtifactPaths) -> SplitPaths:
+    return SplitPaths(paths.directory / f"{paths.name}.network.onnx", paths.directory / f"{paths.name}.post.onnx")
+
+
+@dataclass
+class DetectorSource:
+    net: DetectorNetwork
+    normalization: Normalization
+    parity: Callable  # (spec, artifact bytes) -> DetectionParity; raises ParityError
+
+
+def load_source(config: DetectionConfig) -> DetectorSource:
+    """A raw Ultralytics ONNX file, or a DETR-family transformers model exported here."""
+    from exporters.parity import parity_photos
+
+    photos = parity_photos(config.parity_images)
+    if config.model is None:
+        net = read_network(config.weights, config.input_size)
+        norm = net.normalization or NORMALIZATION
+        return DetectorSource(net, norm, lambda spec, data: detection_parity(config, net, spec, data, norm, photos))
+    from exporters.detection_detr import detr_network
+    from exporters.detection_parity import detr_parity
+
+    net, module, (mean, std) = detr_network(config)
+    norm = Normalization.from_unit_scale(mean, std)
+    return DetectorSource(net, norm, lambda spec, data: detr_parity(module, spec, data, norm, photos))
+
+
+def resolve_detection_labels(config: DetectionConfig, net: DetectorNetwork) -> tuple[list[str], str]:
+    """--labels > the export's `names` metadata; the count must equal the head's classes (rule E3)."""
+    if isinstance(config.labels, (list, tuple)):
+        names, source = list(config.labels), "explicit list"
+    elif config.labels is not None:
+        names, source = read_labels_file(config.labels), f"file {Path(config.labels).name}"
+    elif net.names is not None:
+        names, source = net.names, "export metadata `names`"
+    else:
+        raise LabelError(f"{config.artifact_name} has no `names` metadata and no labels were given",
+                         fix="pass --labels FILE (one class name per line, or a JSON list)")
+    count = net.num_classes if net.num_classes is not None else len(net.names or names)
+    return validate_labels(names, count, source, config.replace_char), source
+
+
+def tail_spec(config: DetectionConfig, net: DetectorNetwork, output_name: str) -> TailSpec:
+    defaults = FAMILY_DEFAULTS[net.layout]
+    iou = config.iou if config.iou is not None else defaults.iou
+    threshold = config.threshold if config.threshold is not None else defaults.threshold
+    return TailSpec(net.layout, net.raw_name, net.raw_shape, net.height, net.width, output_name, iou,
+                    config.max_detections, config.threshold_input, config.mask_input, threshold,
+                    net.opset, net.model.ir_version)
+
+
+def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: TailSpec, labels_source: str,
+                         count: int, norm: Normalization) -> dict:
+    import onnx
+
+    from exporters.weights import sha256_of
+    from core import __version__
+
+    nms = net.layout in (HeadLayout.YOLO_RAW, HeadLayout.RETINAFACE)  # IoU and the cap only exist with NMS
+    threshold = ({"input": THRESHOLD_INPUT, "semantics": "score > value"} if spec.threshold_input
+                 else {"baked": spec.threshold, "semantics": "score > value"})
+    return {
+        "task": "detection", "tool": f"nxport {__version__}", "source": net.source,
+        "weights": net.source.get("weights") or {"source": "local", "file": config.weights.name,
+                                                 "sha256": sha256_of(config.weights)},
+        "preprocessing": {"input_size": [net.height, net.width], "means_0_255": list(norm.means),
+                          "vars_0_255": list(norm.vars), "channels": "RGB",
+                          "device_resize": "stretch to input size (Nx); Ultralytics / HF processors letterbox "
+                                           "or keep the aspect ratio instead"},
+        "head": {"layout": net.layout.value, "raw_output": net.raw_name, "raw_shape": list(net.raw_shape),
+                 "classes": count},
+        "tail": {"nms": NMS_KIND[net.layout], "iou": spec.iou if nms else None,
+                 "max_detections": spec.max_detections if nms else None,
+                 "threshold": threshold, "mask": MASK_INPUT if spec.mask_input else None,
+                 "mask_rule": "mask[y2, (x1 + x2) / 2], clipped into the image", "coordinates": "input pixels"},
+        "labels": {"count": count, "source": labels_source},
+        "opset": net.opset, "versions": {"onnx": onnx.__version__},
+    }
+
+
+@register_task("detection", DetectionConfig, "YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
+               "bboxes-format:xyxysc;<id>:<name>")
+def export_detection(config: DetectionConfig) -> ExportResult:
+    timer = StageTimer()
+    paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
+    extra = split_paths(paths) if config.split else None
+    if config.weights is not None and paths.onnx.resolve() == config.weights.resolve():
+        raise ConfigError(f"the artifact {paths.onnx} would replace the weights it is exported from",
+                          fix="pass another --output-dir or --name")
+    refuse_existing([paths.onnx, paths.report] + ([extra.network, extra.post] if extra else []), config.overwrite)
+    with timer("load"):
+        source = load_source(config)
+        net, norm = source.net, source.normalization
+        labels, labels_source = resolve_detection_labels(config, net)
+    spec = tail_spec(config, net, format_bboxes_name(labels))
+    with timer("tail"):
+        tail = make_reproducible(build_tail(spec))
+        network = make_reproducible(net.model)
+        model = make_reproducible(compose(network, tail, net.raw_name))
+    provenance = detection_provenance(config, net, spec, labels_source, len(labels), norm)
+    with timer("parity"):
+        provenance["parity"] = source.parity(spec, model.SerializeToString()).to_dict()
+    if extra:
+        with timer("split"):
+            provenance["split"] = prove_split(network, tail, model, spec, norm, extra)
+            provenance["split"]["cut_node"] = net.cut_node
+    stamp(model, norm, provenance)
+    next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
+                  f"nxport serve {paths.onnx}   # POST /detect with a photo",
+                  "upload the .onnx to Nx AI Manager (Add model -> ONNX); names, means/vars travel in the file"]
+    if extra:
+        next_steps.insert(1, f"NPU flows: compile {extra.network.name} (up to {net.raw_name}), run "
+                             f"{extra.post.name} on the host")
+    return _finish(model, paths, provenance, timer, next_steps, extra, network, tail)
+
+
+def _finish(model, paths: ArtifactPaths, provenance: dict, timer, next_steps: list[str],
+            extra: SplitPaths | None, network, tail) -> ExportResult:
+    from exporters.artifact import write_artifact
+
+    data = model.SerializeToString()
+    with timer("check"):
+        check_report = check_conformance(data)
+    report = build_report(model, data, paths.onnx, "detection", provenance, check_report, timer.seconds, next_steps)
+    if extra is None:
+        return write_artifact(paths, data, report)
+    # All four files appear together or not at all.
+    with contextlib.ExitStack() as stack:
+        network_tmp, post_tmp = stack.enter_context(atomic_path(extra.network)), stack.enter_context(
+            atomic_path(extra.post))
+        network_tmp.write_bytes(network.SerializeToString())
+        post_tmp.write_bytes(tail.SerializeToString())
+        return write_artifact(paths, data, report)
+

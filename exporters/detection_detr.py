@@ -1,0 +1,111 @@
+"""DETR-family detectors from Hugging Face transformers (YOLOS, DETR): a local `save_pretrained`
+directory, or a config for random init. The network ends in one raw tensor [1, Q, 4 + C + 1]:
+normalised (cx, cy, w, h) boxes and the class logits including "no object"; the tail does what
+transformers' `post_process_object_detection` does (softmax, best real class, score > threshold,
+cxcywh -> xyxy scaled to input pixels; set prediction, so no NMS).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from exporters.config import IMAGENET_MEAN, IMAGENET_STD
+from exporters.detection_config import HeadLayout
+from exporters.detection_head import INPUT_NAME, DetectorNetwork
+from core.errors import ConfigError, DetectorHeadError, WeightsError
+
+SOFTMAX_DETR_TYPES = ("yolos", "detr")  # logits with a trailing no-object class, softmax post-processing
+RAW_NAME = "raw_head"
+
+
+def _transformers():
+    from exporters.hf_source import _transformers as load
+
+    return load()
+
+
+def _load_model(config):
+    """-> (model, model_type, weights provenance)."""
+    transformers = _transformers()
+    if config.random_init:
+        kwargs = dict(config.hf_config or {})
+        model_type = kwargs.pop("model_type", "yolos")
+        _check_type(model_type, config.model)
+        hf_config = transformers.AutoConfig.for_model(model_type, **kwargs)
+        model = transformers.AutoModelForObjectDetection.from_config(hf_config)
+        return model.eval(), model_type, {"source": "random-init"}
+    if config.weights is None or not (Path(config.weights) / "config.json").is_file():
+        raise WeightsError(f"{config.model}: --weights must be a save_pretrained directory with config.json",
+                           fix="pass --weights ./yolos-tiny/ (from save_pretrained), or --random-init")
+    model_type = json.loads((Path(config.weights) / "config.json").read_text(encoding="utf-8")).get("model_type")
+    _check_type(model_type, config.model)
+    model = transformers.AutoModelForObjectDetection.from_pretrained(str(config.weights))
+    return model.eval(), model_type, {"source": "local", "directory": Path(config.weights).name}
+
+
+def _check_type(model_type: str | None, name: str) -> None:
+    if model_type not in SOFTMAX_DETR_TYPES:
+        raise DetectorHeadError(f"{name}: model_type {model_type!r} is not a supported DETR-family detector; "
+                                f"allowed: {', '.join(SOFTMAX_DETR_TYPES)} (RT-DETR / D-FINE use sigmoid + top-K "
+                                "query selection, not supported yet)",
+                                fix="export a YOLOS or DETR checkpoint, or an Ultralytics ONNX via --weights")
+
+
+def _raw_head(model):
+    import torch
+
+    class RawHead(torch.nn.Module):
+        """image -> [1, Q, 4 + C + 1]: the boxes and logits post_process_object_detection reads."""
+
+        def __init__(self, detector):
+            super().__init__()
+            self.detector = detector
+
+        def forward(self, image):
+            out = self.detector(pixel_values=image)
+            return torch.cat([out.pred_boxes, out.logits], dim=-1)
+
+    return RawHead(model).eval()
+
+
+def _input_size(config, hf_config) -> tuple[int, int]:
+    if config.input_size is not None:
+        return config.input_size
+    size = getattr(hf_config, "image_size", None)
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    raise ConfigError(f"{config.model} has no fixed image_size in its config", fix="pass --input-size H W")
+
+
+def _mean_std(config) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    path = Path(config.weights) / "preprocessor_config.json" if config.weights else None
+    if path is not None and path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("image_mean") and data.get("image_std"):
+            return tuple(data["image_mean"]), tuple(data["image_std"])
+    return IMAGENET_MEAN, IMAGENET_STD  # what DETR and YOLOS processors default to
+
+
+def detr_network(config):
+    """-> (DetectorNetwork, the PyTorch raw-head module, (mean, std) on the 0..1 scale)."""
+    import torch
+
+    from exporters.onnx_export import export_module
+
+    model, model_type, weights = _load_model(config)
+    height, width = _input_size(config, model.config)
+    module = _raw_head(model)
+    onnx_model = export_module(module, torch.zeros(1, 3, height, width), INPUT_NAME, [RAW_NAME], config.opset)
+    raw_shape = tuple(int(d.dim_value) for d in onnx_model.graph.output[0].type.tensor_type.shape.dim)
+    num_classes = int(model.config.num_labels)
+    names = [str(model.config.id2label.get(i, f"class_{i}")) for i in range(num_classes)]
+    if raw_shape[-1] != 4 + num_classes + 1:
+        raise DetectorHeadError(f"{config.model}: raw head {list(raw_shape)} does not hold 4 box values and "
+                                f"{num_classes} + 1 logits", fix="report the model to nxport")
+    cut_node = next((n.name or n.op_type for n in onnx_model.graph.node if RAW_NAME in n.output), RAW_NAME)
+    source = {"library": "transformers", "model": config.model, "model_type": model_type,
+              "transformers": _transformers().__version__, "weights": weights}
+    net = DetectorNetwork(onnx_model, RAW_NAME, raw_shape, cut_node, HeadLayout.DETR, height, width, config.opset,
+                          num_classes, names, source)
+    return net, module, _mean_std(config)
