@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from calibration.errors import NotAnNxArtifactError
+from conventions.contract import INT8_KEY, set_metadata
 from core.atomic import atomic_path, prepare_output_dir, refuse_existing
 
 MATCH_IOU = 0.5  # the COCO AP50 criterion: a box "is the same detection" at IoU >= 0.5
 EVAL_THRESHOLDS = (0.05, 0.25)  # many low-score boxes (sensitive to INT8 noise) and Ultralytics' default
-INT8_METADATA_KEY = "nxport.int8"  # what serving and the checker read to call a file INT8
 
 
 @dataclass(frozen=True)
@@ -42,43 +42,33 @@ class DetectorArtifact:
 
 
 def read_detector(path: str | Path) -> DetectorArtifact:
-    from conventions.normalization import DocStringError, parse_doc_string
-    from exporters.metadata import read_provenance
-
+    """A detector artifact through its contract: refused with the checker's rule ids exactly when the
+    checker refuses it; then the raw head recorded by `nxport export detection` marks where to cut."""
     import onnx
 
     from calibration.errors import ModelNotFoundError
+    from conventions.contract import OutputKind, read_contract
 
     path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(path)
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf raises several types for non-ONNX bytes
-        raise NotAnNxArtifactError(path, f"not a readable ONNX file ({type(exc).__name__})") from exc
-    outputs = [o.name for o in model.graph.output if o.name.startswith("bboxes-")]
-    raw = (read_provenance(model).get("head") or {}).get("raw_output")
-    if not outputs or not raw:
-        raise NotAnNxArtifactError(path, "not an nxport detector (no bboxes- output or no recorded raw head); "
+    contract = read_contract(path).require("calibrated", kinds=(OutputKind.BBOXES,))
+    raw = (contract.provenance.get("head") or {}).get("raw_output")
+    if not raw:
+        raise NotAnNxArtifactError(path, "no recorded raw head (metadata_props['nxport'].head.raw_output); "
                                    "export it with `nxport export detection`")
-    try:
-        norm = parse_doc_string(model.graph.doc_string)
-    except DocStringError as exc:
-        raise NotAnNxArtifactError(path, f"{exc} (rule C2)") from exc
-    image = next((i for i in model.graph.input if i.name == "image-"), None)
-    if image is None:
-        raise NotAnNxArtifactError(path, "no input named 'image-' (rule B2)")
-    shape = tuple(d.dim_value for d in image.type.tensor_type.shape.dim)
-    optional = tuple(i.name for i in model.graph.input if i.name in ("nms_sensitivity-", "mask-"))
-    return DetectorArtifact(path, model, raw, outputs[0], shape, norm, optional)
+    return DetectorArtifact(path, onnx.load(str(path)), raw, contract.output.name, contract.input_shape,
+                            contract.normalization, tuple(t.name for t in contract.optional_inputs))
 
 
 def is_detector_artifact(path: str | Path) -> bool:
+    """Whether calibration takes the detector path: the output kind its contract declares."""
+    from conventions.contract import OutputKind, read_contract
+
     try:
-        read_detector(path)
-    except Exception:  # unreadable or not a detector: the classifier/embedding path reports why
+        return read_contract(path).kind is OutputKind.BBOXES
+    except Exception:  # unreadable: the classifier/embedding path reports why, with its rule id
         return False
-    return True
 
 
 def split_at_head(artifact: DetectorArtifact):
@@ -255,7 +245,7 @@ def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name
                 "float_nodes": len(decode_nodes(network)),
                 "method": "minmax", "weights": "int8 per-channel", "activations": "uint8",
                 "calibration_images": len(calib), "calibration_set_sha256": files_sha256(calib)}
-    model.metadata_props.add(key=INT8_METADATA_KEY, value=json.dumps(settings, sort_keys=True))
+    set_metadata(model, INT8_KEY, settings)
     data, fp32_bytes = model.SerializeToString(), artifact.model.SerializeToString()
     report = {"artifact": onnx_path.name, "source": artifact.path.name, "int8": settings,
               "fp32_vs_int8": [compare_detections(fp32_bytes, data, evaluation, artifact, t)

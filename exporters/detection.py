@@ -28,7 +28,7 @@ from exporters.detection_head import DetectorNetwork, read_network
 from exporters.detection_parity import detection_parity, prove_split
 from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
 from exporters.labels import read_labels_file, validate_labels
-from exporters.metadata import stamp
+from conventions.contract import stamp_contract
 from exporters.onnx_export import make_reproducible
 from exporters.registry import register_task
 from exporters.report import ArtifactPaths, StageTimer, build_report
@@ -158,7 +158,7 @@ def export_detection(config: DetectionConfig) -> ExportResult:
         with timer("split"):
             provenance["split"] = prove_split(network, tail, model, spec, norm, extra)
             provenance["split"]["cut_node"] = net.cut_node
-    stamp(model, norm, provenance)
+    stamp_contract(model, norm, provenance)
     next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
                   f"nxport serve {paths.onnx}   # POST /detect with a photo",
                   "upload the .onnx to Nx AI Manager (Add model -> ONNX); names, means/vars travel in the file"]

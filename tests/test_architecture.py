@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Lowest first. A module may import its own package and any package of a lower rank.
-LAYERS = {"core": 0, "conventions": 1, "exporters": 2, "calibration": 2, "serving": 3, "nxport": 4, "benchmarks": 5}
+# Lowest first. A module may import its own package and any package of a lower rank. Calibration sits
+# above the exporters (a detector's network is cut and its tail re-attached with the exporters' code);
+# serving above both (it serves what they write, with the exporters' CLIP tokenizer).
+LAYERS = {"core": 0, "conventions": 1, "exporters": 2, "calibration": 3, "serving": 4, "nxport": 5, "benchmarks": 6}
 
 
 def _module_name(path: Path) -> str:
