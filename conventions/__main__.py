@@ -1,6 +1,8 @@
-"""python -m conventions FILE.onnx [--json] [--image PATH] [--no-runtime] [--profile image|text]
+"""python -m conventions FILE.onnx [--json] [--image PATH] [--no-runtime] [--profile image|text] [--target NAME ...]
 
 Exit code: 0 conformant, 1 a MUST rule failed, 2 unreadable file (or a bad --image).
+With --target (NPU preflight instead of the conventions check): 0 every target compiles, 1 at least
+one target will not compile, 2 unreadable file or unknown target.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import sys
 
 from conventions.context import PROFILES
+from conventions.preflight.cli import add_target_arguments, run_targets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also run it in onnxruntime 1.17, the Nx reference runtime (./setup.sh installs it)")
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="image (Nx vision model) or text (CLIP text tower); default: detect")
+    add_target_arguments(parser)
     return parser
 
 
@@ -39,6 +43,8 @@ def _next_step(report) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.target:
+        return run_targets(args.model, args.target, as_json=args.json)
     from conventions.checker import check
     from nxport.errors import NxportError
 

@@ -52,8 +52,8 @@ def preflight_view(view: GraphView, profile: TargetProfile) -> TargetVerdict:
     statuses = classify(view, profile, precision)
     partitions = host_partitions(view, statuses)
     verdict, blocking = decide(profile, issues, statuses, partitions)
-    fails = verdict is Verdict.WILL_NOT_COMPILE and (profile.unsupported_fails or profile.fallback is FallbackPolicy.WHOLE_MODEL)
-    findings = [issue_finding(profile, i) for i in issues] + node_findings(profile, statuses, fails)
+    fails = verdict is Verdict.WILL_NOT_COMPILE
+    findings = [issue_finding(profile, i) for i in issues] + node_findings(profile, statuses)
     labels = [[view.labels[i] for i in group] for group in partitions]
     if partitions and not fails:
         findings.append(_partition_finding(profile, labels))

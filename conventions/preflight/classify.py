@@ -10,6 +10,8 @@ from conventions.targets import OpStatus, Precision, TargetProfile
 
 # A Constant node holds data, no compute: every toolchain folds it into the consumer's weights.
 STRUCTURAL_OPS = ("Constant",)
+# Output shape set by the values of the data, not by shapes or constants.
+DATA_DEPENDENT_OPS = ("NonZero", "NonMaxSuppression", "Unique", "Compress")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def _classify_node(index: int, view: GraphView, profile: TargetProfile, precisio
     node = view.nodes[index]
     key = op_key(node)
     label = view.labels[index]
-    if key in STRUCTURAL_OPS:
+    if key in STRUCTURAL_OPS or view.is_folded_node(index):
         return NodeStatus(index, label, key, OpStatus.SUPPORTED, (), "structural")
     rule = profile.rule_for(key)
     status = rule.status_for(precision)
@@ -58,8 +60,10 @@ def _classify_node(index: int, view: GraphView, profile: TargetProfile, precisio
 
 
 def _data_dependent(node, view: GraphView) -> bool:
-    """This node turns static inputs into a non-static output (NonZero, NonMaxSuppression, Unique...)."""
+    """Static inputs, non-static output: NonZero / NonMaxSuppression / Unique, or a shape computed at run time."""
     inputs = [i for i in node.input if i]
     if not inputs or not all(view.is_static(i) or view.is_constant(i) for i in inputs):
+        return False  # the dynamism came from upstream: reported there (or as a dynamic graph input)
+    if not any(o and view.shape(o) is not None and not view.is_static(o) for o in node.output):
         return False
-    return any(o and view.shape(o) is not None and not view.is_static(o) for o in node.output)
+    return node.op_type in DATA_DEPENDENT_OPS or any(not view.is_constant(i) for i in inputs[1:])

@@ -30,6 +30,7 @@ class GraphView:
     consumers: dict  # tensor name -> list of node indices
     graph_inputs: list[str]  # non-initializer inputs
     graph_outputs: list[str]
+    folded: set  # tensors computed from constants and static shapes only: compilers fold them
     opset: int
     ir_version: int
     _values: dict = field(default_factory=dict)
@@ -46,7 +47,12 @@ class GraphView:
         return shape is not None and all(isinstance(d, int) and d > 0 for d in shape)
 
     def is_constant(self, name: str) -> bool:
-        return name in self.initializers
+        """An initializer, a Constant output, or a tensor the toolchain folds at compile time."""
+        return name in self.initializers or name in self.folded
+
+    def is_folded_node(self, index: int) -> bool:
+        outputs = [o for o in self.nodes[index].output if o]
+        return bool(outputs) and all(o in self.folded or o in self.initializers for o in outputs)
 
     def value(self, name: str) -> np.ndarray | None:
         """The constant's value (converted lazily: big weight tensors are never touched)."""
@@ -107,9 +113,37 @@ def read_graph(model: onnx.ModelProto) -> GraphView:
             tensor = next((a.t for a in node.attribute if a.name == "value"), None)
             if tensor is not None:
                 initializers[node.output[0]] = tensor
+    graph_inputs = [i.name for i in graph.input if i.name not in initializers]
+    folded = _foldable(nodes, initializers, shapes)
     return GraphView(
         model=inferred, nodes=nodes, labels=labels, shapes=shapes, dtypes=dtypes, initializers=initializers,
         producer=producer, consumers=consumers,
-        graph_inputs=[i.name for i in graph.input if i.name not in initializers],
-        graph_outputs=[o.name for o in graph.output], opset=default_opset(model), ir_version=model.ir_version,
+        graph_inputs=graph_inputs, graph_outputs=[o.name for o in graph.output], folded=folded, opset=default_opset(model), ir_version=model.ir_version,
     )
+
+
+# Ops whose output is random or whose folding would change the model's meaning.
+_NEVER_FOLD = ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli", "Multinomial")
+
+
+def _foldable(nodes: list, initializers: dict, shapes: dict) -> set[str]:
+    """Outputs computable before run time: from constants, or the Shape/Size of a static tensor.
+
+    Every toolchain here folds these (onnxruntime's constant folding, the RKNN and TIDL model
+    optimizers), so shape arithmetic and weight DequantizeLinear nodes are not NPU work.
+    """
+    folded: set[str] = set()
+
+    def static(name: str) -> bool:
+        shape = shapes.get(name)
+        return shape is not None and all(isinstance(d, int) and d > 0 for d in shape)
+
+    for node in nodes:
+        inputs = [i for i in node.input if i]
+        if node.op_type in _NEVER_FOLD or node.op_type == "Constant":
+            continue
+        if node.op_type in ("Shape", "Size") and inputs and static(inputs[0]):
+            folded.update(o for o in node.output if o)
+        elif inputs and all(i in initializers or i in folded for i in inputs):
+            folded.update(o for o in node.output if o)
+    return folded

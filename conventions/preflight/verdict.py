@@ -84,16 +84,19 @@ def issue_finding(profile: TargetProfile, issue: Issue) -> Finding:
                    f"{issue.message} [src: {profile.cite(issue.source)}]", issue.fix)
 
 
-def node_findings(profile: TargetProfile, statuses: list[NodeStatus], blocking: bool) -> list[Finding]:
+def _blocks(profile: TargetProfile, kind: str) -> bool:
+    """Does an off-NPU node of this kind stop the build (instead of becoming a host partition)?"""
+    whole = profile.unsupported_fails or profile.fallback is FallbackPolicy.WHOLE_MODEL
+    return whole or (kind == "dynamic" and profile.dynamic_fails)
+
+
+def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Finding]:
     """One finding per (op, reason): unsupported, failed condition, data-dependent shape, unknown."""
     groups: dict[tuple, list[NodeStatus]] = {}
     for s in statuses:
         if s.status is not OpStatus.SUPPORTED:
-            kind = "unknown" if s.status is OpStatus.UNKNOWN else \
-                "dynamic" if s.dynamic else "cond" if s.conditional else "op"
-            groups.setdefault((kind, s.op, s.reasons[-1] if s.reasons else "", s.source), []).append(s)
-    level = Level.MUST if blocking else Level.SHOULD
-    where = "the build stops" if blocking else "runs on the host CPU"
+            kind = "unknown" if s.status is OpStatus.UNKNOWN else _kind(s)
+            groups.setdefault((kind, s.op, "; ".join(s.reasons), s.source), []).append(s)
     fixes = {
         "op": "replace the op in the export (or crop the model before it and run the rest on the host)",
         "cond": "change the export so the condition holds (attributes, constant inputs, shapes), or accept the host partition",
@@ -107,7 +110,9 @@ def node_findings(profile: TargetProfile, statuses: list[NodeStatus], blocking: 
         if kind == "unknown":
             msg, lvl = f"{op} x{len(members)}: no public support data ({reason}); nodes: {names}", Level.INFO
         else:
-            msg, lvl = f"{op} x{len(members)}: {reason}; {where}; nodes: {names}", level
+            blocks = _blocks(profile, kind)
+            where = "the build stops" if blocks else "runs on the host CPU"
+            msg, lvl = f"{op} x{len(members)}: {reason}; {where}; nodes: {names}", Level.MUST if blocks else Level.SHOULD
         findings.append(Finding(f"T-{profile.target}-{kind}", lvl, f"{msg} [src: {src}]", fixes[kind]))
     return findings
 
@@ -115,15 +120,17 @@ def node_findings(profile: TargetProfile, statuses: list[NodeStatus], blocking: 
 def decide(profile: TargetProfile, issues: list[Issue], statuses: list[NodeStatus],
            partitions: list[list[int]]) -> tuple[Verdict, list[str]]:
     blocking = sorted({f"T-{profile.target}-{i.kind}" for i in issues if i.blocking})
-    off = [s for s in statuses if s.status is OpStatus.UNSUPPORTED]
-    if off and (profile.unsupported_fails or profile.fallback is FallbackPolicy.WHOLE_MODEL):
-        blocking += sorted({f"T-{profile.target}-{'dynamic' if s.dynamic else 'cond' if s.conditional else 'op'}"
-                            for s in off} - set(blocking))
+    kinds = {_kind(s) for s in statuses if s.status is OpStatus.UNSUPPORTED}
+    blocking += sorted(f"T-{profile.target}-{k}" for k in kinds if _blocks(profile, k))
     if blocking:
         return Verdict.WILL_NOT_COMPILE, blocking
     if any(s.status is OpStatus.UNKNOWN for s in statuses):
         return Verdict.UNKNOWN_OPS, []
     return (Verdict.HOST_PARTITIONS if partitions else Verdict.RUNS_FULLY), []
+
+
+def _kind(s: NodeStatus) -> str:
+    return "dynamic" if s.dynamic else "cond" if s.conditional else "op"
 
 
 def unknown_counts(statuses: list[NodeStatus]) -> dict:

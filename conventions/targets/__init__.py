@@ -107,6 +107,7 @@ class TargetProfile:
     ir_version_max: int | None
     static_shapes_required: bool
     static_shapes_source: str
+    dynamic_fails: bool  # a data-dependent shape stops the NPU build (instead of a host partition)
     artifact: ArtifactRules
     fallback: FallbackPolicy
     unsupported_fails: bool  # an op the toolchain cannot place stops the build (instead of a host partition)
@@ -182,6 +183,7 @@ def _build(data: dict, path: str) -> TargetProfile:
         toolchain_version=data["toolchain_version"], sources=data["sources"], opset=data["opset"],
         ir_version_max=data.get("ir_version_max"),
         static_shapes_required=data["static_shapes"]["required"], static_shapes_source=data["static_shapes"]["source"],
+        dynamic_fails=data["static_shapes"].get("dynamic_effect") == "fail",
         artifact=ArtifactRules(Acceptance(art["float"]), Acceptance(art["qdq"]), art.get("qdq_rules", {}),
                                art["source"], art.get("note", "")),
         fallback=FallbackPolicy(fb["policy"]), unsupported_fails=fb["unsupported_op"] == "fail",
@@ -224,6 +226,8 @@ def validate_profile(data: dict, expected_name: str | None = None) -> list[str]:
         problems += _check_enum(f"artifact.{key}", data["artifact"].get(key), Acceptance)
     if not isinstance(data["static_shapes"].get("required"), bool):
         problems.append("static_shapes.required must be true or false")
+    if data["static_shapes"].get("dynamic_effect", "host") not in ("host", "fail"):
+        problems.append("static_shapes.dynamic_effect must be 'host' or 'fail'")
     for where in ("opset", "static_shapes", "artifact", "fallback"):
         if data[where].get("source") not in sources:
             problems.append(f"{where}.source {data[where].get('source')!r} is not a key of sources")
