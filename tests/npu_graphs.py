@@ -150,3 +150,22 @@ CONDITION_GRAPHS = {
               None,
               _HEAD + 'g (float[1,4] x) => (float[1,4] y) { y = Dropout(x) }'),
 }
+
+# Graphs compiled with rknn-toolkit2 2.5.0 (benchmarks/npu_oracle/rknn-2.5.0-results.json), by file stem.
+ORACLE_GRAPHS = {
+    "einsum": _HEAD + 'g (float[1,4,8] x, float[1,8,4] w) => (float[1,4,4] y) { y = Einsum <equation = "bij,bjk->bik"> (x, w) }',
+    "topk": _HEAD + 'g (float[1,16] x) => (float[1,4] y, int64[1,4] i) <int64[1] k = {4}> { y, i = TopK(x, k) }',
+    "relu": _HEAD + 'g (float[1,3,8,8] x) => (float[1,3,8,8] y) { y = Relu(x) }',
+}
+
+
+def oracle_graph(stem: str) -> onnx.ModelProto | None:
+    """The hand-built graph recorded under `stem` (e.g. "batch_one_fail", "einsum", "detector"), if any."""
+    if stem == "detector":
+        return detector()
+    if stem in ORACLE_GRAPHS:
+        return parse(ORACLE_GRAPHS[stem])
+    check, _, variant = stem.rpartition("_")
+    if check in CONDITION_GRAPHS and variant in ("pass", "fail"):
+        return parse(CONDITION_GRAPHS[check][2 if variant == "pass" else 3])
+    return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from conventions.preflight.conditions import evaluate
 from conventions.preflight.graph import GraphView, op_key
-from conventions.targets import OpStatus, Precision, TargetProfile
+from conventions.targets import FallbackPolicy, OpStatus, Precision, TargetProfile
 
 # A Constant node holds data, no compute: every toolchain folds it into the consumer's weights.
 STRUCTURAL_OPS = ("Constant",)
@@ -24,6 +24,7 @@ class NodeStatus:
     source: str
     conditional: bool = False  # unsupported because a condition failed (not by the op table)
     dynamic: bool = False  # unsupported because its output shape is data-dependent
+    blocks: bool = False  # stops the build (instead of becoming a host partition)
 
     @property
     def on_npu(self) -> bool:
@@ -44,19 +45,25 @@ def _classify_node(index: int, view: GraphView, profile: TargetProfile, precisio
     status = rule.status_for(precision)
     reasons: list[str] = []
     conditional = False
+    whole = profile.unsupported_fails or profile.fallback is FallbackPolicy.WHOLE_MODEL
+    blocks = False
     if status is OpStatus.CONDITIONAL:
-        reasons = [r for c in rule.conditions if (r := evaluate(c.check, node, view, c.params))]
-        status = OpStatus.UNSUPPORTED if reasons else OpStatus.SUPPORTED
-        conditional = bool(reasons)
+        failed = [(c, r) for c in rule.conditions if (r := evaluate(c.check, node, view, c.params))]
+        reasons = [r for _, r in failed]
+        status = OpStatus.UNSUPPORTED if failed else OpStatus.SUPPORTED
+        conditional = bool(failed)
+        blocks = bool(failed) and (whole or any(c.stops_build for c, _ in failed))
     elif status is OpStatus.UNSUPPORTED:
         reasons = [rule.note or f"{key} is not supported"]
+        blocks = whole
     elif status is OpStatus.UNKNOWN:
         reasons = [rule.note or "no public data"]
     dynamic = profile.static_shapes_required and _data_dependent(node, view)
     if dynamic:
         reasons.append("its output shape depends on the data (the target compiles static shapes only)")
         status = OpStatus.UNSUPPORTED
-    return NodeStatus(index, label, key, status, tuple(reasons), rule.source, conditional, dynamic)
+        blocks = blocks or whole or profile.dynamic_fails
+    return NodeStatus(index, label, key, status, tuple(reasons), rule.source, conditional, dynamic, blocks)
 
 
 def _data_dependent(node, view: GraphView) -> bool:

@@ -10,7 +10,7 @@ from conventions.findings import Finding, Level
 from conventions.preflight.artifact import Issue
 from conventions.preflight.classify import NodeStatus
 from conventions.preflight.partition import Crop
-from conventions.targets import FallbackPolicy, OpStatus, TargetProfile
+from conventions.targets import OpStatus, TargetProfile
 
 _SHOW_NODES = 4  # node names listed per finding; the JSON report carries all of them
 
@@ -84,19 +84,13 @@ def issue_finding(profile: TargetProfile, issue: Issue) -> Finding:
                    f"{issue.message} [src: {profile.cite(issue.source)}]", issue.fix)
 
 
-def _blocks(profile: TargetProfile, kind: str) -> bool:
-    """Does an off-NPU node of this kind stop the build (instead of becoming a host partition)?"""
-    whole = profile.unsupported_fails or profile.fallback is FallbackPolicy.WHOLE_MODEL
-    return whole or (kind == "dynamic" and profile.dynamic_fails)
-
-
 def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Finding]:
     """One finding per (op, reason): unsupported, failed condition, data-dependent shape, unknown."""
     groups: dict[tuple, list[NodeStatus]] = {}
     for s in statuses:
         if s.status is not OpStatus.SUPPORTED:
             kind = "unknown" if s.status is OpStatus.UNKNOWN else _kind(s)
-            groups.setdefault((kind, s.op, "; ".join(s.reasons), s.source), []).append(s)
+            groups.setdefault((kind, s.op, "; ".join(s.reasons), s.source, s.blocks), []).append(s)
     fixes = {
         "op": "replace the op in the export (or crop the model before it and run the rest on the host)",
         "cond": "change the export so the condition holds (attributes, constant inputs, shapes), or accept the host partition",
@@ -104,13 +98,12 @@ def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Fi
         "unknown": "compile once with the vendor toolchain to learn this op's status; nothing public says it",
     }
     findings = []
-    for (kind, op, reason, source), members in groups.items():
+    for (kind, op, reason, source, blocks), members in groups.items():
         names = _names([m.label for m in members])
         src = profile.cite(source) if source in profile.sources else source
         if kind == "unknown":
             msg, lvl = f"{op} x{len(members)}: no public support data ({reason}); nodes: {names}", Level.INFO
         else:
-            blocks = _blocks(profile, kind)
             where = "the build stops" if blocks else "runs on the host CPU"
             msg, lvl = f"{op} x{len(members)}: {reason}; {where}; nodes: {names}", Level.MUST if blocks else Level.SHOULD
         findings.append(Finding(f"T-{profile.target}-{kind}", lvl, f"{msg} [src: {src}]", fixes[kind]))
@@ -120,8 +113,7 @@ def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Fi
 def decide(profile: TargetProfile, issues: list[Issue], statuses: list[NodeStatus],
            partitions: list[list[int]]) -> tuple[Verdict, list[str]]:
     blocking = sorted({f"T-{profile.target}-{i.kind}" for i in issues if i.blocking})
-    kinds = {_kind(s) for s in statuses if s.status is OpStatus.UNSUPPORTED}
-    blocking += sorted(f"T-{profile.target}-{k}" for k in kinds if _blocks(profile, k))
+    blocking += sorted({f"T-{profile.target}-{_kind(s)}" for s in statuses if s.blocks} - set(blocking))
     if blocking:
         return Verdict.WILL_NOT_COMPILE, blocking
     if any(s.status is OpStatus.UNKNOWN for s in statuses):

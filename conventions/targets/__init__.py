@@ -72,6 +72,7 @@ class UnknownTargetError(NxportError):
 class Condition:
     check: str  # a name in conventions.preflight.conditions' registry
     params: dict
+    stops_build: bool = False  # failing it stops the build (measured), instead of a host partition
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ def _build(data: dict, path: str) -> TargetProfile:
 
 
 def _op_rule(name: str, entry: dict) -> OpRule:
-    conditions = tuple(Condition(c["check"], {k: v for k, v in c.items() if k != "check"})
+    conditions = tuple(Condition(c["check"], {k: v for k, v in c.items() if k not in ("check", "effect")},
+                                 c.get("effect") == "fail")
                        for c in entry.get("conditions", ()))
     by_precision = {Precision(p): OpStatus(entry[p]) for p in ("fp32", "fp16", "int8") if p in entry}
     return OpRule(name, OpStatus(entry["status"]), entry["source"], conditions, entry.get("note", ""), by_precision)
@@ -254,4 +256,6 @@ def _check_op(name: str, entry: dict, sources: dict) -> list[str]:
     if (entry.get("status") == OpStatus.CONDITIONAL.value) != bool(conditions):
         problems.append(f"ops.{name}: a 'conditional' op needs conditions, and only a conditional op has them")
     problems += [f"ops.{name}: condition {c!r} has no 'check'" for c in conditions if "check" not in c]
+    problems += [f"ops.{name}: condition effect {c['effect']!r} must be 'host' or 'fail'"
+                 for c in conditions if c.get("effect", "host") not in ("host", "fail")]
     return problems
