@@ -97,16 +97,23 @@ def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Fi
         "dynamic": "move data-dependent post-processing (NMS, NonZero) out of the model or crop before it",
         "unknown": "compile once with the vendor toolchain to learn this op's status; nothing public says it",
     }
-    findings = []
+    findings, unknown = [], []
     for (kind, op, reason, source, blocks), members in groups.items():
         names = _names([m.label for m in members])
         src = profile.cite(source) if source in profile.sources else source
         if kind == "unknown":
-            msg, lvl = f"{op} x{len(members)}: no public support data ({reason}); nodes: {names}", Level.INFO
-        else:
-            where = "the build stops" if blocks else "runs on the host CPU"
-            msg, lvl = f"{op} x{len(members)}: {reason}; {where}; nodes: {names}", Level.MUST if blocks else Level.SHOULD
-        findings.append(Finding(f"T-{profile.target}-{kind}", lvl, f"{msg} [src: {src}]", fixes[kind]))
+            unknown.append((op, len(members), members[0].label, reason, src))
+            continue
+        where = "the build stops" if blocks else "runs on the host CPU"
+        findings.append(Finding(f"T-{profile.target}-{kind}", Level.MUST if blocks else Level.SHOULD,
+                                f"{op} x{len(members)}: {reason}; {where}; nodes: {names} [src: {src}]", fixes[kind]))
+    if unknown:  # one line: what is not public is the same story for every op
+        ops = ", ".join(f"{op} x{n} (e.g. {label})" for op, n, label, _, _ in unknown)
+        reasons = sorted({r for *_, r, _ in unknown})
+        sources = sorted({s for *_, s in unknown})
+        findings.append(Finding(f"T-{profile.target}-unknown", Level.INFO,
+                                f"no public support data for {ops} ({'; '.join(reasons)}) [src: {', '.join(sources)}]",
+                                fixes["unknown"]))
     return findings
 
 
