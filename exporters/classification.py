@@ -13,6 +13,7 @@ from exporters.config import (
 from exporters.heads import ProbabilityHead
 from exporters.labels import resolve_labels
 from exporters.metadata import stamp
+from exporters.npu_target import opset_for_targets
 from exporters.onnx_export import export_module, simplify
 from exporters.parity import classifier_parity, nx_feeds, parity_photos
 from exporters.random_init import recalibrate_batchnorm
@@ -71,7 +72,7 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     import torch
 
     timer = StageTimer()
-    opset = validate_opset(config.opset)
+    opset = opset_for_targets(config.targets, validate_opset(config.opset))
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
     refuse_existing([paths.onnx, paths.report], config.overwrite)  # before any expensive work
 
@@ -106,4 +107,4 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
         f"nxport calibrate {paths.onnx} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",
         "upload the .onnx to Nx AI Manager (Add model -> ONNX); the means/vars travel in the file",
     ]
-    return finish(model, paths, "classification", provenance, timer, next_steps)
+    return finish(model, paths, "classification", provenance, timer, next_steps, config.targets)

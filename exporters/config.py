@@ -148,10 +148,12 @@ class ClassifierConfig:
     parity_images: Path | None = None
     parity_atol: float = 1e-4
     simplify: bool = True
+    targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): opset window + preflight in the report
 
     def __post_init__(self):
         # Accept plain strings from library callers; keep the typed values all the way through.
         self.activation = Activation(self.activation)
+        self.targets = tuple(self.targets)
         self.output_dir = Path(self.output_dir)
         if self.weights is not None:
             self.weights = Path(self.weights)

@@ -303,3 +303,20 @@ def test_cli_exit_codes_and_json(artifacts):
     bad = _cli(artifacts["detector"], "--target", "coral")
     assert bad.returncode == 2 and "unknown NPU target 'coral'" in bad.stderr
     assert "exit codes with --target" in " ".join(_cli("--help").stdout.split())
+
+
+# --- exporter hook -------------------------------------------------------------------------------
+
+def test_export_with_targets_records_the_preflight(tmp_path):
+    from exporters import export_classifier
+    from exporters.config import ClassifierConfig
+    from exporters.npu_target import opset_for_targets
+
+    result = export_classifier(ClassifierConfig(model="test_efficientnet", random_init=True, num_classes=3,
+                                                labels=["a", "b", "c"], output_dir=tmp_path,
+                                                targets=("rknn", "hailo8")))
+    record = result.report.provenance["npu_preflight"]
+    assert record["targets"]["rknn"]["verdict"] == "runs fully" and record["all_compile"]
+    assert json.loads(result.report_path.read_text())["provenance"]["npu_preflight"]["targets"]["hailo8"]
+    assert opset_for_targets(("rknn",), 17) == 17 and opset_for_targets((), 18) == 18
+    assert opset_for_targets(("tidl", "rknn"), 21) == 19  # both documents stop at opset 19
