@@ -84,5 +84,6 @@ def _partition_finding(profile: TargetProfile, labels: list[list[str]]) -> Findi
 def _crop_finding(profile: TargetProfile, crop) -> Finding:
     return Finding(f"T-{profile.target}-crop", Level.INFO,
                    f"compile between start {crop.start} and end {crop.end} (after nodes {crop.end_nodes}); "
-                   f"the host runs the remaining {len(crop.tail)} node(s) [src: {profile.cite(profile.fallback_source)}]",
+                   f"the host runs the remaining {len(crop.tail)} node(s) "
+                   f"[src: {profile.cite(profile.fallback_source)}]",
                    "pass these start/end node names to the vendor parser (Hailo: start_node_names / end_node_names)")

@@ -31,7 +31,8 @@ def _opset(view: GraphView, profile: TargetProfile) -> list[Issue]:
     issues = []
     if window.get("max") is not None and opset > window["max"]:
         issues.append(Issue("opset", Level.MUST, f"opset {opset} is above the toolchain's maximum {window['max']}",
-                            f"re-export with opset <= {window['max']} (nxport export --opset {window['max']})", src, True))
+                            f"re-export with opset <= {window['max']} (nxport export --opset {window['max']})",
+                            src, True))
     if window.get("min") is not None and opset < window["min"]:
         issues.append(Issue("opset", Level.MUST, f"opset {opset} is below the toolchain's minimum {window['min']}",
                             f"re-export with opset >= {window['min']}", src, True))
@@ -40,8 +41,10 @@ def _opset(view: GraphView, profile: TargetProfile) -> list[Issue]:
         issues.append(Issue("opset", Level.INFO, f"opset {opset}; the vendor recommends opset {rec}",
                             f"if the toolchain rejects an op, re-export with --opset {rec}", src))
     if profile.ir_version_max is not None and view.ir_version > profile.ir_version_max:
-        issues.append(Issue("ir", Level.SHOULD, f"IR version {view.ir_version} is above the documented {profile.ir_version_max}",
-                            f"set model.ir_version = {profile.ir_version_max} if the toolchain's onnx refuses the file", src))
+        issues.append(Issue("ir", Level.SHOULD,
+                            f"IR version {view.ir_version} is above the documented {profile.ir_version_max}",
+                            f"set model.ir_version = {profile.ir_version_max} if the toolchain's onnx refuses the file",
+                            src))
     return issues
 
 
@@ -59,14 +62,16 @@ def _artifact(view: GraphView, profile: TargetProfile, precision: Precision) -> 
     art = profile.artifact
     if precision is not Precision.INT8:
         if art.float_input is Acceptance.NEEDS_CALIBRATION:
-            return [Issue("artifact", Level.INFO, "float model: the toolchain quantizes it and needs calibration images",
+            return [Issue("artifact", Level.INFO,
+                          "float model: the toolchain quantizes it and needs calibration images",
                           "give the vendor compiler 100-500 representative photos of the deployment scene", art.source)]
         if art.float_input is Acceptance.REJECTED:
             return [Issue("artifact", Level.MUST, "float model: the toolchain takes quantized (QDQ) models only",
                           "calibrate first: nxport calibrate MODEL.onnx --images DIR", art.source, True)]
         return []
     if art.qdq is Acceptance.UNKNOWN:
-        return [Issue("artifact", Level.INFO, "QDQ model: whether the toolchain takes pre-quantized models is not public",
+        return [Issue("artifact", Level.INFO,
+                      "QDQ model: whether the toolchain takes pre-quantized models is not public",
                       "give the toolchain the float artifact and calibration images instead", art.source)]
     if art.qdq is Acceptance.REJECTED:
         return [Issue("artifact", Level.MUST, "QDQ model: the toolchain takes float models only",
@@ -107,7 +112,8 @@ def _qdq_rules(view: GraphView, rules: dict, source: str) -> list[Issue]:
                             "symmetric int8 (zero point 0)", "re-quantize symmetric (AMD Quark XINT8 or A8W8 config)",
                             source, True))
     elif rules.get("power_of_two_scales") and scales and not all(_power_of_two(s) for s in scales):
-        issues.append(Issue("qdq", Level.INFO, "float scales: this is A8W8, not XINT8 (power-of-two scales, fastest on the NPU)",
+        issues.append(Issue("qdq", Level.INFO,
+                            "float scales: this is A8W8, not XINT8 (power-of-two scales, fastest on the NPU)",
                             "for peak speed re-quantize with the XINT8 (power-of-two scale) config", source))
     return issues
 

@@ -34,7 +34,8 @@ def run_targets(path, targets: list[str], as_json: bool = False) -> int:
         return exc.exit_code
     code = 0 if all(v.compiles for v in verdicts) else 1
     if as_json:
-        print(json.dumps({"source": str(path), "exit_code": code, "targets": [v.to_dict() for v in verdicts]}, indent=2))
+        report = {"source": str(path), "exit_code": code, "targets": [v.to_dict() for v in verdicts]}
+        print(json.dumps(report, indent=2))
         return code
     print(f"{path}: NPU preflight, {len(verdicts)} target(s)")
     for v in verdicts:

@@ -118,7 +118,8 @@ def read_graph(model: onnx.ModelProto) -> GraphView:
     return GraphView(
         model=inferred, nodes=nodes, labels=labels, shapes=shapes, dtypes=dtypes, initializers=initializers,
         producer=producer, consumers=consumers,
-        graph_inputs=graph_inputs, graph_outputs=[o.name for o in graph.output], folded=folded, opset=default_opset(model), ir_version=model.ir_version,
+        graph_inputs=graph_inputs, graph_outputs=[o.name for o in graph.output], folded=folded,
+        opset=default_opset(model), ir_version=model.ir_version,
     )
 
 

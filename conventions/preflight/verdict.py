@@ -48,12 +48,12 @@ class TargetVerdict:
             n = len(self.host_partitions)
             what = f"runs with {n} host partition{'s' * (n != 1)}"
         elif self.verdict is Verdict.WILL_NOT_COMPILE:
-            what = f"will not compile ({', '.join(self.blocking_rules)})"
+            what = f"WILL NOT COMPILE ({', '.join(self.blocking_rules)})"
         elif self.verdict is Verdict.UNKNOWN_OPS:
             what = f"unknown ops: {', '.join(f'{op} x{n}' for op, n in self.unknown_ops.items())}"
         else:
             what = "runs fully"
-        return f"{self.target} [{self.toolchain}]: {what.upper() if self.verdict is Verdict.WILL_NOT_COMPILE else what}" \
+        return f"{self.target} [{self.toolchain}]: {what}" \
                f" ({self.nodes_on_npu}/{self.nodes} nodes on the NPU, {self.precision})"
 
     def to_dict(self) -> dict:
@@ -93,7 +93,8 @@ def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Fi
             groups.setdefault((kind, s.op, "; ".join(s.reasons), s.source, s.blocks), []).append(s)
     fixes = {
         "op": "replace the op in the export (or crop the model before it and run the rest on the host)",
-        "cond": "change the export so the condition holds (attributes, constant inputs, shapes), or accept the host partition",
+        "cond": "change the export so the condition holds (attributes, constant inputs, shapes), "
+                "or accept the host partition",
         "dynamic": "move data-dependent post-processing (NMS, NonZero) out of the model or crop before it",
         "unknown": "compile once with the vendor toolchain to learn this op's status; nothing public says it",
     }

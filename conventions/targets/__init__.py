@@ -189,7 +189,8 @@ def _build(data: dict, path: str) -> TargetProfile:
                                art["source"], art.get("note", "")),
         fallback=FallbackPolicy(fb["policy"]), unsupported_fails=fb["unsupported_op"] == "fail",
         fallback_source=fb["source"], fallback_note=fb.get("note", ""),
-        default_rule=OpRule("*", OpStatus(data["default_status"]), data["default_source"], note=data.get("default_note", "")),
+        default_rule=OpRule("*", OpStatus(data["default_status"]), data["default_source"],
+                            note=data.get("default_note", "")),
         ops=ops, op_coverage_note=data.get("op_coverage_note", ""), path=path,
     )
 
