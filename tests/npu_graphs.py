@@ -169,3 +169,24 @@ def oracle_graph(stem: str) -> onnx.ModelProto | None:
     if check in CONDITION_GRAPHS and variant in ("pass", "fail"):
         return parse(CONDITION_GRAPHS[check][2 if variant == "pass" else 3])
     return None
+
+
+def qdq_conv(act_scale: float, act_zero_point: int, act_dtype=np.int8, opset: int = 17) -> onnx.ModelProto:
+    """image -> Q -> DQ -> Conv (int8 symmetric weights, scale 2^-6) -> Q -> DQ: a one-layer QDQ artifact."""
+    weight = np.round(np.random.default_rng(0).normal(0, 20, (4, 3, 3, 3))).clip(-127, 127).astype(np.int8)
+    inits = [_init("w_q", weight), _init("w_scale", np.float32(2.0 ** -6)), _init("w_zp", np.int8(0)),
+             _init("a_scale", np.float32(act_scale)), _init("a_zp", np.asarray(act_zero_point, act_dtype))]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["image-", "a_scale", "a_zp"], ["x_q"], name="input_q"),
+        helper.make_node("DequantizeLinear", ["x_q", "a_scale", "a_zp"], ["x"], name="input_dq"),
+        helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zp"], ["w"], name="weight_dq"),
+        helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("QuantizeLinear", ["y", "a_scale", "a_zp"], ["y_q"], name="output_q"),
+        helper.make_node("DequantizeLinear", ["y_q", "a_scale", "a_zp"], ["out"], name="output_dq"),
+    ]
+    graph = helper.make_graph(nodes, "qdq_conv", [helper.make_tensor_value_info("image-", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    return model

@@ -320,3 +320,30 @@ def test_export_with_targets_records_the_preflight(tmp_path):
     assert json.loads(result.report_path.read_text())["provenance"]["npu_preflight"]["targets"]["hailo8"]
     assert opset_for_targets(("rknn",), 17) == 17 and opset_for_targets((), 18) == 18
     assert opset_for_targets(("tidl", "rknn"), 21) == 19  # both documents stop at opset 19
+
+
+# --- graph-level rules: opset window, IR, INT8 formats ------------------------------------------
+
+def test_opset_window_and_ir():
+    relu = '{ y = Relu(x) }'
+    high = parse('<ir_version: 9, opset_import: ["" : 20]>\ng (float[1,4] x) => (float[1,4] y) ' + relu)
+    v = {x.target: x for x in preflight(high, ["rknn", "tidl", "hailo8"])}
+    assert v["rknn"].blocking_rules == ["T-rknn-opset"]  # the RKNN table stops at opset 19
+    assert "T-tidl-ir" in {f.rule_id for f in v["tidl"].findings}  # TIDL documents IR 8
+    assert any(f.rule_id == "T-hailo8-opset" and f.level is Level.INFO for f in v["hailo8"].findings)
+
+
+def test_ryzen_ai_int8_formats():
+    import onnxruntime as ort
+
+    from npu_graphs import qdq_conv
+
+    xint8, a8w8, asym = qdq_conv(2.0 ** -5, 0), qdq_conv(0.0371, 0), qdq_conv(0.0371, 128, np.uint8)
+    for model in (xint8, a8w8, asym):  # each is a real, running QDQ graph
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    xv, av, sv = (preflight(m, "ryzen-ai")[0] for m in (xint8, a8w8, asym))
+    assert xv.verdict is RUNS and not [f for f in xv.findings if f.rule_id == "T-ryzen-ai-qdq"]
+    assert av.verdict is RUNS and any("not XINT8" in f.message for f in av.findings)
+    assert sv.verdict is FAILS and sv.blocking_rules == ["T-ryzen-ai-qdq"]
+    qnn = preflight(xint8, "qnn")[0]  # QNN: "typically uint8 and uint16": advice, not a failure
+    assert qnn.verdict is RUNS and any(f.level is Level.SHOULD and "int8" in f.message for f in qnn.findings)

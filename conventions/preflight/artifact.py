@@ -104,9 +104,11 @@ def _qdq_rules(view: GraphView, rules: dict, source: str) -> list[Issue]:
     for kind, found, allowed in (("activation", act, rules.get("activation_dtypes")),
                                  ("weight", weight, rules.get("weight_dtypes"))):
         bad = sorted(found - set(allowed or found))
-        if bad:
-            issues.append(Issue("qdq", Level.MUST, f"{kind} dtype(s) {bad}; the toolchain takes {allowed}",
-                                f"re-quantize with {kind} type in {allowed}", source, True))
+        if bad:  # "advice": the source says "typically", not "only"
+            stops = rules.get("dtype_mismatch", "fail") == "fail"
+            issues.append(Issue("qdq", Level.MUST if stops else Level.SHOULD,
+                                f"{kind} dtype(s) {bad}; the toolchain documents {allowed}",
+                                f"re-quantize with {kind} type in {allowed}", source, stops))
     if rules.get("symmetric") and any(np.any(z != 0) for z in zero_points):
         issues.append(Issue("qdq", Level.MUST, "asymmetric quantization (non-zero zero points); the INT8 flow takes "
                             "symmetric int8 (zero point 0)", "re-quantize symmetric (AMD Quark XINT8 or A8W8 config)",
