@@ -56,6 +56,7 @@ class BatchOptions:
     profile: str | None = None
     limits: object = None  # conventions.sandbox.Limits
     ignores: tuple[IgnoreRule, ...] = ()
+    targets: tuple[str, ...] = ()  # NPU preflight (conventions.preflight) instead of the conventions check
 
 
 @dataclass(frozen=True)
@@ -140,17 +141,42 @@ def _slowest(runtime: dict) -> str:
     return f"{name} {timings[name]:.2f} s"
 
 
+def _preflight_file(path: str, options: BatchOptions, started: float) -> FileReport:
+    """--target: every target's findings are the file's findings, so every report format shows them."""
+    from conventions.preflight import UnreadableModelError, preflight
+
+    try:
+        verdicts = preflight(path, options.targets)
+    except UnreadableModelError as exc:
+        from conventions.registry import finding
+
+        return FileReport(path, [finding("A3", f"cannot read {path}: {exc.reason}")], [], False, ["A3"],
+                          time.perf_counter() - started)
+    findings = [f for v in verdicts for f in v.findings]
+    kept, ignored = _apply_ignores(findings, path, options)
+    details = {"npu_preflight": [v.to_dict() for v in verdicts]}
+    return FileReport(path, kept, ignored, True, sorted({f.rule_id for f in findings}),
+                      time.perf_counter() - started, "", details)
+
+
+def _apply_ignores(findings, path: str, options: BatchOptions):
+    kept, ignored = [], []
+    for f in findings:
+        rule = next((r for r in options.ignores if r.matches(f.rule_id, path)), None)
+        (kept if rule is None else ignored).append(f if rule is None else Ignored(f, rule.reason))
+    return kept, ignored
+
+
 def check_file(path: str, options: BatchOptions) -> FileReport:
     """One file -> FileReport, ignores applied. Runs in a worker process."""
     from conventions.checker import check
 
     started = time.perf_counter()
+    if options.targets:
+        return _preflight_file(path, options, started)
     report = check(path, runtime=options.runtime, image=options.image, profile=options.profile,
                    reference=options.reference, limits=options.limits)
-    kept, ignored = [], []
-    for f in report.findings:
-        rule = next((r for r in options.ignores if r.matches(f.rule_id, path)), None)
-        (kept if rule is None else ignored).append(f if rule is None else Ignored(f, rule.reason))
+    kept, ignored = _apply_ignores(report.findings, path, options)
     details = {"profile": report.profile, "spec_version": report.spec_version, "runtime": report.runtime}
     return FileReport(path, kept, ignored, report.readable, list(report.rules_checked),
                       time.perf_counter() - started, _slowest(report.runtime), details)

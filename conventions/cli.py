@@ -13,6 +13,7 @@ import json
 import os
 
 from conventions.context import PROFILES
+from conventions.preflight.cli import add_target_arguments, run_targets
 from conventions.reports import FailOn, Format
 
 
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="files checked in parallel (default: CPU count)")
     parser.add_argument("--profile", choices=PROFILES, default=None,
                         help="image (Nx vision model) or text (CLIP text tower); default: detect")
+    add_target_arguments(parser)
 
 
 def _next_step(report) -> str:
@@ -95,7 +97,8 @@ def _many(args, limits, config) -> int:
     from conventions import batch, reports
 
     ignores = config.ignores + ((batch.IgnoreRule(tuple(args.ignore), batch.CLI_REASON),) if args.ignore else ())
-    options = batch.BatchOptions(args.runtime, args.reference_runtime, args.image, args.profile, limits, ignores)
+    options = batch.BatchOptions(args.runtime, args.reference_runtime, args.image, args.profile, limits, ignores,
+                                 tuple(args.target or ()))
     fail_on = args.fail_on or config.fail_on or FailOn.MUST
     paths = batch.expand_paths(args.model)
     results = batch.check_many(paths, options, jobs=args.jobs or os.cpu_count() or 1)
@@ -111,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     plain = (args.fail_on is None and not args.ignore and args.output is None and not config.ignores
              and config.fail_on is None and len(args.model) == 1 and not os.path.isdir(args.model[0]))
     if plain and (args.format in (None, Format.TEXT) or (args.json and args.format is None)):
+        if args.target:  # the NPU preflight instead of the conventions check
+            return run_targets(args.model[0], args.target, as_json=args.json)
         return _single(args, limits)
     if args.json and args.format is None:
         args.format = Format.JSON

@@ -40,9 +40,15 @@ def write_artifact(paths: ArtifactPaths, data: bytes, report: ExportReport) -> E
 
 
 def finish(model, paths: ArtifactPaths, task: str, provenance: dict, timer, next_steps: list[str],
-           evidence=None) -> ExportResult:
+           evidence=None, targets: tuple[str, ...] = ()) -> ExportResult:
     data = model.SerializeToString()
     with timer("check"):
         check_report = check_conformance(data, evidence)
+    if targets:  # NPU preflight before writing; the verdicts travel in the report
+        from exporters.npu_target import preflight_record
+
+        with timer("npu_preflight"):
+            provenance["npu_preflight"] = preflight_record(model, targets)
+        next_steps = [f"python -m conventions {paths.onnx} --target {' --target '.join(targets)}   # NPU verdicts"] + next_steps
     report = build_report(model, data, paths.onnx, task, provenance, check_report, timer.seconds, next_steps)
     return write_artifact(paths, data, report)

@@ -13,6 +13,7 @@ from exporters.config import (
 from exporters.heads import ProbabilityHead
 from exporters.labels import resolve_labels
 from conventions.contract import stamp_contract
+from exporters.npu_target import opset_for_targets
 from exporters.parity import classifier_parity, nx_feeds, parity_photos
 from exporters.random_init import recalibrate_batchnorm
 from exporters.registry import register_task
@@ -69,7 +70,7 @@ def provenance_of(task: str, source: dict, weights: dict, pre: Preprocessing, op
 @register_task("classification", ClassifierConfig, "timm classifier + Softmax/Sigmoid -> scores-<id>:<name>")
 def export_classifier(config: ClassifierConfig) -> ExportResult:
     timer = StageTimer()
-    opset = validate_opset(config.opset)
+    opset = opset_for_targets(config.targets, validate_opset(config.opset))
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
     refuse_existing([paths.onnx, paths.report], config.overwrite)  # before any expensive work
 
@@ -105,4 +106,5 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
         f"nxport calibrate {paths.onnx} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",
         "upload the .onnx to Nx AI Manager (Add model -> ONNX); the means/vars travel in the file",
     ]
-    return finish(model, paths, "classification", provenance, timer, next_steps, graph.run.evidence)
+    return finish(model, paths, "classification", provenance, timer, next_steps, evidence=graph.run.evidence,
+                  targets=config.targets)

@@ -159,11 +159,13 @@ class ClassifierConfig:
     parity_atol: float = 1e-4
     simplify: bool = True
     architecture: dict | None = None  # random init only: constructor overrides, e.g. {"depth": 2}
+    targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): opset window + preflight in the report
 
     def __post_init__(self):
         # Accept plain strings from library callers; keep the typed values all the way through.
         self.activation = Activation(self.activation)
         check_architecture_overrides(self.architecture, self.random_init)
+        self.targets = tuple(self.targets)
         self.output_dir = Path(self.output_dir)
         if self.weights is not None:
             self.weights = Path(self.weights)

@@ -57,6 +57,7 @@ def _classifier_config(args):
         preprocessing=_preprocessing_overrides(args),
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite,
         parity_images=args.parity_images, parity_atol=args.parity_atol, simplify=args.simplify,
+        targets=tuple(getattr(args, "target", None) or ()),
     )
 
 
@@ -72,6 +73,9 @@ def _add_classification(sub) -> None:
                        help="sigmoid for multi-label models")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
+    parser.add_argument("--target", action="append", metavar="NAME",
+                        help="NPU profile (rknn, tidl, qnn, ryzen-ai, intel-npu, hailo8; repeatable): opset within "
+                             "its window, preflight verdicts in the report")
     parser.set_defaults(run=_run_classification)
 
 
