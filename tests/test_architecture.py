@@ -20,8 +20,13 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _is_module(path: Path) -> bool:
+    """Inside a package all the way down (scripts and stand-ins in plain folders are not modules)."""
+    return all((parent / "__init__.py").is_file() for parent in path.parents if parent != REPO and REPO in parent.parents)
+
+
 def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for package in LAYERS for p in sorted((REPO / package).rglob("*.py"))}
+    return {_module_name(p): p for package in LAYERS for p in sorted((REPO / package).rglob("*.py")) if _is_module(p)}
 
 
 def _resolve(name: str, modules: dict[str, Path]) -> str | None:
