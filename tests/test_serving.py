@@ -12,6 +12,7 @@ import io
 import json
 import socket
 import struct
+import signal
 import subprocess
 import sys
 import threading
@@ -171,7 +172,8 @@ def server(lite0_artifact, lite0_embedding_example_artifact, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, f"the server did not shut down cleanly on SIGTERM (exit {proc.returncode})"
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught: exit 0 or -15, never SIGKILL.
+    assert proc.returncode in (0, -signal.SIGTERM), f"the server ignored SIGTERM (exit {proc.returncode})"
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ the exit code.
 from __future__ import annotations
 
 import json
-import sys
 
 EXIT_CODES = ("exit codes with --target: 0 every target compiles (runs fully, with host partitions, "
               "or with unknown ops), 1 at least one target will not compile, 2 unreadable file or unknown target")
@@ -25,13 +24,8 @@ def add_target_arguments(parser) -> None:
 
 def run_targets(path, targets: list[str], as_json: bool = False) -> int:
     from conventions.preflight import preflight
-    from core.errors import NxportError
 
-    try:
-        verdicts = preflight(path, targets)
-    except NxportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    verdicts = preflight(path, targets)  # typed errors (unknown target, unreadable file): core.guard, exit 2
     code = 0 if all(v.compiles for v in verdicts) else 1
     if as_json:
         report = {"source": str(path), "exit_code": code, "targets": [v.to_dict() for v in verdicts]}
