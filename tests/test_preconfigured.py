@@ -49,7 +49,7 @@ def test_registry_entry_exports_conformant_and_matches_pytorch(name, tmp_path):
     spec = get_model_spec(name)
     random_init = spec.offline_weights is None
     # Breadth: the entry's own architecture with fewer blocks (same code paths); full size where the real
-    # weights ship offline. tests/test_export_embedding.py exports one full-size ViT.
+    # weights ship offline. Full-size transformer evidence: tests/test_clip.py exports the whole ViT-B/32 pair.
     overrides = PresetOverrides(random_init=random_init, output_dir=tmp_path,
                                 architecture=spec.reduced_architecture if random_init else None)
     result = export_preconfigured(name, overrides)
