@@ -37,8 +37,23 @@ def test_bad_input_is_a_typed_error_not_a_traceback(tmp_path):
     assert proc.returncode == 2 and "allowed: 11..18" in proc.stderr
 
 
+def test_check_takes_every_flag_python_m_conventions_takes():
+    """One parser: `nxport check` is conventions.cli's own add_arguments, so no flag can drift."""
+    import argparse
+
+    from conventions.cli import add_arguments
+
+    ours = argparse.ArgumentParser()
+    add_arguments(ours)
+    flags = {flag for action in ours._actions for flag in action.option_strings} - {"-h", "--help"}
+    shown = nxport("check", "--help").stdout
+    assert flags and all(flag in shown for flag in flags), sorted(f for f in flags if f not in shown)
+
+
 def test_check_subcommand_exit_codes(lite0_artifact, tmp_path):
     assert nxport("check", str(lite0_artifact), "--no-runtime").returncode == 0
+    npu = nxport("check", str(lite0_artifact), "--target", "rknn", "--json")
+    assert npu.returncode == 0 and '"target": "rknn"' in npu.stdout
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     assert nxport("check", str(broken)).returncode == 2
