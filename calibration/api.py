@@ -14,6 +14,7 @@ from calibration.artifact import read_artifact
 from calibration.augment import Augmentation
 from calibration.engine import Engine
 from calibration.errors import InvalidOptionError
+from calibration.inventory import COMPUTE_OPS, inventory
 from calibration.quantize import INT8_METADATA_KEY
 from calibration.reader import ImageSet, nx_tensors
 from calibration.recipes import DEFAULT, NAIVE, Recipe
@@ -141,6 +142,7 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target, compa
     speed = evaluate.speed_and_size(fp32_bytes, data, artifact.input_name, engine.tuning_tensors()[0])
     int8_model = onnx.load_from_string(data)
     errors = _layer_errors(engine, data)
+    quantized = inventory(int8_model)
     settings = next(json.loads(e.value) for e in int8_model.metadata_props if e.key == INT8_METADATA_KEY)
     report = {
         "artifact": f"{engine.artifact.name}.int8.onnx", "source": engine.fp32_path.name,
@@ -148,9 +150,12 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target, compa
         "kind": artifact.kind, "metric": metric, **ours, "target": target,
         "target_met": None if target is None else bool(ours[metric] >= target),
         "size_ratio": speed["size_ratio"], "latency_ratio": speed["latency_ratio"], "size": speed,
+        "quantized": quantized, "by_margin": _worst_by_margin(evaluation["int8"]),
+        "bias_correction": engine.bias_info if recipe.bias_correction else None,
         "recipe": recipe.to_dict(), "float_nodes": settings["float_nodes"],
         "float_reasons": (auto_info or {}).get("float_reasons", {}),
         "layers_hurting_most": [e.to_dict() for e in errors[:10]],
+        "per_layer_sqnr": [e.to_dict() for e in sorted(errors, key=lambda e: e.node) if e.op_type in COMPUTE_OPS],
         "evaluation": {"images": _eval_source(evalset, engine), "samples": results["int8"]["ort_cpu"].to_dict()["samples"],
                        "int8": evaluation["int8"], "runtimes": evaluate.__doc__.split("\n\n")[1].replace("\n", " ")},
         "calibration": {**engine.images.summary(), "sha256": engine.calibration_sha256},
@@ -160,6 +165,14 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target, compa
         report["naive"] = {**headline(evaluation["naive"], metric), "recipe": NAIVE.to_dict(),
                            "by_runtime": evaluation["naive"]}
     return report
+
+
+def _worst_by_margin(evaluation: dict) -> list[dict] | None:
+    """Per FP32-margin band, the runtime with the lower top-1 agreement (classifiers only)."""
+    runs = [r["by_margin"] for r in evaluation.values() if "by_margin" in r]
+    if not runs:
+        return None
+    return [min(bands, key=lambda b: (b["top1_agreement"], b["ci95"][0])) for bands in zip(*runs)]
 
 
 def _eval_source(evalset, engine) -> dict:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calibration.metrics import ClassifierStats
+
 RUNTIMES = ("ort_cpu", "simulated")
 
 
@@ -36,6 +38,7 @@ class Agreement:
     top1: list[bool] = field(default_factory=list)
     top5: list[float] = field(default_factory=list)
     cosine: list[float] = field(default_factory=list)
+    stats: ClassifierStats = field(default_factory=ClassifierStats)  # by FP32 margin band, KL
 
     def add(self, ref: np.ndarray, got: np.ndarray) -> None:
         if self.embedding:
@@ -43,6 +46,7 @@ class Agreement:
             self.cosine.append(float(ref @ got) / denom)
             return
         self.top1.append(int(ref.argmax()) == int(got.argmax()))
+        self.stats.add(ref, got)
         k = min(5, ref.size)
         self.top5.append(len(set(np.argsort(-ref)[:k]) & set(np.argsort(-got)[:k])) / k)
 
@@ -66,7 +70,8 @@ class Agreement:
             return {"samples": len(self.cosine), "cosine_mean": round(self.metric, 6),
                     "cosine_min": round(float(min(self.cosine)), 6) if self.cosine else None}
         return {"samples": len(self.top1), "top1_agreement": round(self.metric, 6),
-                "top5_overlap": round(float(np.mean(self.top5)), 6) if self.top5 else None}
+                "top5_overlap": round(float(np.mean(self.top5)), 6) if self.top5 else None,
+                **{k: v for k, v in self.stats.to_dict().items() if k != "top5_overlap"}}
 
 
 def compare(fp32, int8_models: dict[str, bytes], tensors: Iterable[np.ndarray], input_name: str,
