@@ -19,7 +19,7 @@ from calibration.quantize import INT8_METADATA_KEY
 from calibration.reader import ImageSet, nx_tensors
 from calibration.recipes import DEFAULT, NAIVE, Recipe
 from calibration.report import format_summary, headline, int8_paths, to_json
-from calibration.sensitivity import layer_errors
+from calibration.sensitivity import compute_sqnr, rank_layers, tensor_sqnr
 from nxport.atomic import atomic_path, prepare_output_dir, refuse_existing
 
 DEFAULT_TARGET = 0.99  # top-1 agreement (classifiers) or mean cosine (embeddings)
@@ -141,7 +141,7 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target, compa
     fp32_bytes = engine.fp32_path.read_bytes()
     speed = evaluate.speed_and_size(fp32_bytes, data, artifact.input_name, engine.tuning_tensors()[0])
     int8_model = onnx.load_from_string(data)
-    errors = _layer_errors(engine, data)
+    errors, per_layer = _layer_errors(engine, data)
     quantized = inventory(int8_model)
     settings = next(json.loads(e.value) for e in int8_model.metadata_props if e.key == INT8_METADATA_KEY)
     report = {
@@ -155,7 +155,7 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target, compa
         "recipe": recipe.to_dict(), "float_nodes": settings["float_nodes"],
         "float_reasons": (auto_info or {}).get("float_reasons", {}),
         "layers_hurting_most": [e.to_dict() for e in errors[:10]],
-        "per_layer_sqnr": [e.to_dict() for e in sorted(errors, key=lambda e: e.node) if e.op_type in COMPUTE_OPS],
+        "per_layer_sqnr": per_layer,
         "evaluation": {"images": _eval_source(evalset, engine), "samples": results["int8"]["ort_cpu"].to_dict()["samples"],
                        "int8": evaluation["int8"], "runtimes": evaluate.__doc__.split("\n\n")[1].replace("\n", " ")},
         "calibration": {**engine.images.summary(), "sha256": engine.calibration_sha256},
@@ -182,7 +182,9 @@ def _eval_source(evalset, engine) -> dict:
 
 
 def _layer_errors(engine: Engine, data: bytes):
+    """-> (layers ranked by the SQNR they lose, every compute node's output SQNR)."""
     path = engine.workdir / "final.int8.onnx"
     path.write_bytes(data)
     engine._describe("ranking layers (qdq_loss_debug)")
-    return layer_errors(engine.fp32_model, engine.fp32_path, path, engine.sensitivity_feeds(), engine.workdir)
+    sqnr = tensor_sqnr(engine.fp32_path, path, engine.sensitivity_feeds(), engine.workdir)
+    return rank_layers(engine.fp32_model, sqnr), compute_sqnr(engine.fp32_model, sqnr, COMPUTE_OPS)

@@ -10,6 +10,7 @@ from calibration.storage import WeightStorage
 
 class CalibrationMethodName(enum.Enum):
     MINMAX = "minmax"
+    MSE = "mse"  # per tensor, the range with the least quantization error on its histogram (ranges.py)
     MINMAX_MEAN = "minmax-mean"  # per-image min/max averaged (NNCF's activation default): outliers move it less
     PERCENTILE = "percentile"
     ENTROPY = "entropy"
