@@ -30,10 +30,13 @@ from calibration.storage import WeightStorage
 STEPS = (
     ("naive: s8 activations, s8 weights, logits and Softmax quantized", NAIVE),
     ("+ uint8 activations, logits float, 7-bit weights (previous default)",
-     replace(DEFAULT, reduce_range=True, bias_correction=False, weight_storage=WeightStorage.INT8)),
-    ("+ full 8-bit weights, stored int8", replace(DEFAULT, bias_correction=False, weight_storage=WeightStorage.INT8)),
-    ("+ stored uint8 with zero point 128", replace(DEFAULT, bias_correction=False)),
-    ("+ sequential bias correction (= default)", DEFAULT),
+     replace(DEFAULT, reduce_range=True, bias_correction=False, weight_storage=WeightStorage.INT8,
+             align_input_grid=False)),
+    ("+ full 8-bit weights, stored int8",
+     replace(DEFAULT, bias_correction=False, weight_storage=WeightStorage.INT8, align_input_grid=False)),
+    ("+ stored uint8 with zero point 128", replace(DEFAULT, bias_correction=False, align_input_grid=False)),
+    ("+ sequential bias correction", replace(DEFAULT, align_input_grid=False)),
+    ("+ input on the device's pixel grid (= default)", DEFAULT),
     ("  alternative: MSE ranges per tensor", replace(DEFAULT, method=CalibrationMethodName.MSE)),
 )
 

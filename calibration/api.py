@@ -152,6 +152,7 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target, compa
         "size_ratio": speed["size_ratio"], "latency_ratio": speed["latency_ratio"], "size": speed,
         "quantized": quantized, "by_margin": _worst_by_margin(evaluation["int8"]),
         "bias_correction": engine.bias_info if recipe.bias_correction else None,
+        "input_grid": engine.input_grid if recipe.align_input_grid else None,
         "recipe": recipe.to_dict(), "float_nodes": settings["float_nodes"],
         "float_reasons": (auto_info or {}).get("float_reasons", {}),
         "layers_hurting_most": [e.to_dict() for e in errors[:10]],

@@ -10,6 +10,7 @@ from calibration import evaluate
 from calibration.quantize import Stamp, collect_ranges, finalize, output_tail_nodes, run_quantizer
 from calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
 from calibration.bias_correction import correct_biases
+from calibration.input_grid import align_input_grid
 from calibration.recipes import Recipe
 from calibration.storage import store_weights
 
@@ -30,6 +31,7 @@ class Engine:
     _fp32_session: object = None
     calibration_sha256: str = ""
     bias_info: dict = field(default_factory=dict)
+    input_grid: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.tail = output_tail_nodes(self.fp32_model)
@@ -63,6 +65,9 @@ class Engine:
         float_nodes = tuple(sorted(set(recipe.excluded_nodes) | (set(self.tail) if recipe.keep_output_tail_float else set())))
         stamp = Stamp(self.calibration_sha256, self.images.decoded_count * (1 + self.images.augmentation.copies), float_nodes)
         qmodel = finalize(onnx.load(str(out)), self.fp32_model, recipe, stamp)
+        if recipe.align_input_grid:
+            norm = self.artifact.normalization
+            self.input_grid = align_input_grid(qmodel, self.artifact.input_name, norm.means, norm.vars)
         store_weights(qmodel, recipe.weight_storage)  # before bias correction: fit the numerics that run
         if recipe.bias_correction:
             self._describe(f"bias correction ({recipe.name})")

@@ -39,6 +39,8 @@ class Recipe:
     reduce_range: bool = False
     # Per-channel bias correction fitted sequentially on the calibration images (bias_correction.py).
     bias_correction: bool = True
+    # Input quantized on the device's own pixel grid (q = p exactly; calibration/input_grid.py).
+    align_input_grid: bool = True
     bias_correction_samples: int = 32
     histogram_bins: int = 2048  # Entropy/Percentile; ORT's Entropy default (128) makes it equal MinMax
     keep_output_tail_float: bool = True  # Softmax / L2 normalization and the ops after the last Conv/Gemm
@@ -63,7 +65,7 @@ class Recipe:
 
 # What users write by hand: MinMax, per-channel int8, nothing kept in float (the Softmax and logits are quantized).
 NAIVE = Recipe(activation_type=QuantTypeName.INT8, weight_type=QuantTypeName.INT8, keep_output_tail_float=False,
-               weight_storage=WeightStorage.INT8, bias_correction=False, name="naive")
+               weight_storage=WeightStorage.INT8, bias_correction=False, align_input_grid=False, name="naive")
 DEFAULT = Recipe()
 # What the automatic mode tries before keeping layers in float, in order.
 AUTO_BASES = (DEFAULT,)

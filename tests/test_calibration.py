@@ -75,8 +75,10 @@ def default_result(lite0_artifact, calib_dir, eval_dir, tmp_path_factory):
     here: one calibration."""
     from calibration import DEFAULT, Augmentation, calibrate
 
+    # Bias correction on 16 of the 48 samples keeps the test quick; the CLI default is 32.
     return calibrate(lite0_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path_factory.mktemp("int8"),
-                     recipe=DEFAULT, target=0.97, augmentation=Augmentation(copies=1), progress=False)
+                     recipe=replace(DEFAULT, bias_correction_samples=16), target=0.97,
+                     augmentation=Augmentation(copies=1), progress=False)
 
 
 def test_real_weights_every_layer_int8_and_naive_side_by_side(default_result):
@@ -100,6 +102,8 @@ def test_real_weights_every_layer_int8_and_naive_side_by_side(default_result):
         assert len(run["by_margin"]) == 4 and 0 <= run["kl_mean"] < 0.05
     sqnr = [row["output_sqnr_db"] for row in report["per_layer_sqnr"]]
     assert len(sqnr) == 50 and sum(v is not None for v in sqnr) >= 45 and report["bias_correction"]["layers"] == 50
+    # The input is quantized on the device's pixel grid: 1/127.5 per level, zero point 128, exact.
+    assert report["input_grid"]["aligned"] is True and report["input_grid"]["zero_point"] == 128
     summary = default_result.summary().splitlines()[0]
     assert "50/50" in summary and " 0 weight bytes left float" in summary
     assert json.loads(default_result.report_path.read_text())["top1_agreement"] == report["top1_agreement"]
@@ -120,7 +124,8 @@ def test_uint8_zp128_storage_is_lossless_and_bias_correction_lowers_kl(default_r
 
     artifact, fp32 = read_artifact(lite0_artifact)
     engine = Engine(artifact, fp32, ImageSet.from_folder(calib_dir), tmp_path)
-    plain = engine.quantize(replace(DEFAULT, bias_correction=False, weight_storage=WeightStorage.INT8))
+    plain = engine.quantize(replace(DEFAULT, bias_correction=False, weight_storage=WeightStorage.INT8,
+                                    align_input_grid=False))
     stored = onnx.load_from_string(plain)
     assert store_weights(stored, WeightStorage.UINT8_ZP128) == 50
     inits = {t.name: t for t in stored.graph.initializer}
@@ -217,7 +222,7 @@ def test_entropy_ranges_differ_from_minmax(lite0_artifact, calib_dir, tmp_path):
     from calibration.recipes import CalibrationMethodName, Recipe
 
     artifact, _ = read_artifact(lite0_artifact)
-    images = ImageSet.from_folder(calib_dir, max_images=3)
+    images = ImageSet.from_folder(calib_dir, max_images=2)
 
     def reader():
         return NxCalibrationReader(nx_tensors(images, artifact), "image-")
@@ -326,3 +331,19 @@ def test_embedding_artifact_reports_cosine(lite0_embedding_artifact, calib_dir, 
     tail = {n.op_type for n in model.graph.node if n.name in report["float_nodes"]}
     assert tail & {"Div", "ReduceL2", "LpNormalization"}
     assert conventions.check(model).conformant
+
+
+def test_input_grid_holds_every_pixel_exactly(default_result, lite0_artifact):
+    """QuantizeLinear(image-) of the INT8 artifact maps each device input (p - 127.5) / 127.5 to q = p,
+    and the stem Conv computes what it computed before the shift (interior pixels)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(default_result.onnx_path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    add = next(n for n in model.graph.node if n.op_type == "Add" and n.input[0] == "image-")
+    quant = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == add.output[0])
+    pixels = np.arange(256, dtype=np.float32)
+    x = (pixels - np.float32(127.5)) / np.float32(127.5) + inits[add.input[1]]
+    q = np.clip(np.rint(x / inits[quant.input[1]]) + inits[quant.input[2]].astype(np.int32), 0, 255)
+    np.testing.assert_array_equal(q, pixels)
