@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from calibration.augment import Augmentation
+from calibration.metrics import MARGIN_BANDS
 from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName
 from calibration.storage import WeightStorage
 
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     quant.add_argument("--keep-float", nargs="+", default=None, metavar="NODE", help="node names to keep in float")
     quant.add_argument("--target", type=float, help="required top-1 agreement (classifiers) or mean cosine "
                        "(embeddings) on the evaluation images; default 0.99 with --recipe auto")
+    quant.add_argument("--target-margin", type=float, choices=MARGIN_BANDS, default=0.1,
+                       help="classifiers: --target applies to the images whose FP32 top-1 margin is at least this "
+                       "(default 0.1; 0 = all images, near-ties included)")
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", type=Path, default=Path("build"))
     out.add_argument("--name", help="base name (default: the FP32 file's stem) -> NAME.int8.onnx")
@@ -81,7 +85,7 @@ def run(args) -> int:
                        recipe=_recipe(args), target=args.target, overwrite=args.overwrite, progress=args.progress,
                        max_images=args.max_images, max_eval_images=args.max_eval_images, seed=args.seed,
                        augmentation=Augmentation(copies=args.augment), compare_naive=args.compare_naive,
-                       name=args.name)
+                       name=args.name, target_margin=args.target_margin)
     print(result.summary())
     return 1 if result.target_met is False else 0
 

@@ -55,7 +55,8 @@ def format_summary(report: dict, paths: ArtifactPaths) -> str:
         f"checks     {report['conformance']['verdict']}",
     ]
     if report["target"] is not None:
-        lines.append(f"target     {metric} >= {report['target']}: {'MET' if report['target_met'] else 'MISSED'}")
+        lines.append(f"target     {report.get('target_on', metric)} >= {report['target']}: "
+                     f"{'MET' if report['target_met'] else 'MISSED'}")
     lines.append(f"report     {paths.report}")
     lines += [f"next       {step}" for step in report["next_steps"]]
     return "\n".join(lines)
