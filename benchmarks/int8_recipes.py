@@ -97,7 +97,9 @@ def markdown(results: dict) -> str:
     head = ("| recipe | all | margin >= 0.05 | >= 0.1 | >= 0.2 | KL | size ratio | latency ratio | 8-bit Conv/Gemm |\n"
             "|---|---|---|---|---|---|---|---|---|")
     lines = []
-    for title, table in (("Side by side", results["side_by_side"]), ("Steps of ours", results["steps"])):
+    order = [label for label, _ in STEPS]  # JSON written with sort_keys loses the step order
+    steps = dict(sorted(results["steps"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
+    for title, table in (("Side by side", results["side_by_side"]), ("Steps of ours", steps)):
         lines += [f"**{title}** (top-1 agreement with FP32, worse runtime, (agree/images, 95% CI))", "", head]
         for label, row in table.items():
             if "skipped" in row:
