@@ -90,7 +90,7 @@ def calibrate(model_path, images, *, eval_images=None, output_dir, recipe: Recip
     prepare_output_dir(paths.directory)
     with tempfile.TemporaryDirectory(prefix="nxport-calib-") as tmp, _progress(progress) as bar:
         engine = Engine(artifact, fp32_model, calib, Path(tmp), bar)
-        chosen, data, auto_info = _quantize(engine, recipe, target)
+        chosen, data, auto_info = _quantize(engine, recipe, target, target_margin)
         report = _measure(engine, chosen, data, evalset, (target, target_margin), compare_naive, auto_info)
     report["timings_s"] = {"total": round(time.perf_counter() - started, 2)}
     report["next_steps"] = [f"python -m conventions {paths.onnx}   # re-check any time",
@@ -101,14 +101,14 @@ def calibrate(model_path, images, *, eval_images=None, output_dir, recipe: Recip
     return CalibrationResult(paths.onnx, paths.report, report)
 
 
-def _quantize(engine: Engine, recipe, target):
+def _quantize(engine: Engine, recipe, target, margin: float):
     if recipe != AUTO:
         return recipe, engine.quantize(recipe), None
     from calibration.auto import auto_calibrate
 
     if target > 1.0:  # agreement and cosine never exceed 1: no search can meet it
         return DEFAULT, engine.quantize(DEFAULT), {"note": f"target {target} > 1 cannot be met; no search run"}
-    result = auto_calibrate(engine, target)
+    result = auto_calibrate(engine, target, margin)
     return result.recipe, result.model, {"trials": [t.to_dict() for t in result.trials],
                                           "float_reasons": result.reasons}
 

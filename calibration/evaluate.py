@@ -55,12 +55,6 @@ class Agreement:
         return "cosine_mean" if self.embedding else "top1_agreement"
 
     @property
-    def tuning_metric(self) -> float:
-        if self.embedding:
-            return self.metric
-        return min(self.metric, float(np.mean(self.top5)) if self.top5 else float("nan"))
-
-    @property
     def metric(self) -> float:
         values = self.cosine if self.embedding else self.top1
         return float(np.mean(values)) if values else float("nan")
@@ -97,11 +91,14 @@ def worst(by_runtime: dict[str, Agreement]) -> float:
     return min(a.metric for a in by_runtime.values())
 
 
-def worst_for_tuning(by_runtime: dict[str, Agreement]) -> float:
-    """The auto search's score on the calibration images: the headline metric, worse runtime.
-    (Top-5 overlap is reported, but no longer gates it: it sent every fully INT8 candidate into a
-    search for float layers.)"""
-    return worst(by_runtime)
+def worst_for_tuning(by_runtime: dict[str, Agreement], margin: float = 0.0) -> float:
+    """The auto search's score on the calibration images, worse runtime: mean cosine (embeddings) or
+    top-1 agreement on the images whose FP32 margin is >= `margin` (the band the target applies to)."""
+    scores = []
+    for agreement in by_runtime.values():
+        band = None if agreement.embedding else agreement.stats.band(margin)
+        scores.append(agreement.metric if band is None or not band.total else band.agree / band.total)
+    return min(scores)
 
 
 def median_latency_ms(model: bytes | str, input_name: str, tensor: np.ndarray, runs: int = 20,
