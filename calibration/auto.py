@@ -44,11 +44,11 @@ class AutoResult:
     layer_errors: list[LayerError]
 
 
-def _try(engine, recipe: Recipe, reasons: dict | None = None) -> tuple[Trial, bytes]:
+def _try(engine, recipe: Recipe, margin: float, reasons: dict | None = None) -> tuple[Trial, bytes]:
     data = engine.quantize(recipe)
     by_runtime = engine.score({"candidate": data})["candidate"]
     tuning = {rt: agreement.to_dict() for rt, agreement in by_runtime.items()}
-    return Trial(recipe, tuning, evaluate.worst_for_tuning(by_runtime), reasons or {}), data
+    return Trial(recipe, tuning, evaluate.worst_for_tuning(by_runtime, margin), reasons or {}), data
 
 
 def _neighbourhood(model, names: set[str]) -> set[str]:
@@ -112,11 +112,11 @@ def tuning_target(target: float) -> float:
     return target + (1.0 - target) / 2
 
 
-def auto_calibrate(engine, target: float) -> AutoResult:
+def auto_calibrate(engine, target: float, margin: float = 0.0) -> AutoResult:
     aim = tuning_target(target)
     trials, best, best_data = [], None, None
     for base in AUTO_BASES:
-        trial, data = _try(engine, base)
+        trial, data = _try(engine, base, margin)
         trials.append(trial)
         if best is None or trial.metric > best.metric:
             best, best_data = trial, data
@@ -125,7 +125,7 @@ def auto_calibrate(engine, target: float) -> AutoResult:
     base, ranked = best.recipe, _rank(engine, best_data)
     for name, reasons in float_region_candidates(engine.fp32_model, ranked):
         recipe = base.with_excluded(sorted(reasons), name=f"{base.name}+{name}")
-        trial, data = _try(engine, recipe, reasons)
+        trial, data = _try(engine, recipe, margin, reasons)
         trials.append(trial)
         if trial.metric > best.metric:
             best, best_data = trial, data

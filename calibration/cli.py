@@ -10,7 +10,9 @@ import argparse
 from pathlib import Path
 
 from calibration.augment import Augmentation
+from calibration.metrics import MARGIN_BANDS
 from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName
+from calibration.storage import WeightStorage
 
 RECIPES = {"default": DEFAULT, "naive": NAIVE, "auto": "auto"}
 
@@ -27,17 +29,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="add N random crop/flip/scale variants per calibration photo")
     quant = parser.add_argument_group("quantization (options override the chosen recipe)")
     quant.add_argument("--recipe", choices=sorted(RECIPES), default="auto",
-                       help="auto: search until --target (default); default: our fixed recipe; naive: MinMax s8s8, nothing float")
+                       help="auto: the default recipe, then layers kept float only if --target is missed (default); "
+                       "default: every Conv/Gemm/MatMul 8-bit, nothing searched; naive: MinMax s8s8, nothing float")
     quant.add_argument("--method", choices=[m.value for m in CalibrationMethodName])
     quant.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None)
     quant.add_argument("--symmetric-activations", action=argparse.BooleanOptionalAction, default=None)
     quant.add_argument("--activation-type", choices=[t.value for t in QuantTypeName])
     quant.add_argument("--weight-type", choices=[t.value for t in QuantTypeName])
+    quant.add_argument("--weight-storage", choices=[w.value for w in WeightStorage],
+                       help="how the symmetric 8-bit weight grid is stored: uint8-zp128 (default; exact on x86 "
+                       "without VNNI and in onnxruntime 1.17) or int8 (zero point 0, for NPU compilers that want it)")
+    quant.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=None,
+                       help="7-bit weights (explicit choice only: doubles weight noise)")
+    quant.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=None,
+                       help="per-channel bias correction on the calibration images (default on)")
     quant.add_argument("--percentile", type=float)
     quant.add_argument("--histogram-bins", type=int)
     quant.add_argument("--keep-float", nargs="+", default=None, metavar="NODE", help="node names to keep in float")
     quant.add_argument("--target", type=float, help="required top-1 agreement (classifiers) or mean cosine "
                        "(embeddings) on the evaluation images; default 0.99 with --recipe auto")
+    quant.add_argument("--target-margin", type=float, choices=MARGIN_BANDS, default=0.1,
+                       help="classifiers: --target applies to the images whose FP32 top-1 margin is at least this "
+                       "(default 0.1; 0 = all images, near-ties included)")
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", type=Path, default=Path("build"))
     out.add_argument("--name", help="base name (default: the FP32 file's stem) -> NAME.int8.onnx")
@@ -55,6 +68,8 @@ def _recipe(args):
         "activation_type": QuantTypeName(args.activation_type) if args.activation_type else None,
         "weight_type": QuantTypeName(args.weight_type) if args.weight_type else None,
         "percentile": args.percentile, "histogram_bins": args.histogram_bins,
+        "weight_storage": WeightStorage(args.weight_storage) if args.weight_storage else None,
+        "reduce_range": args.reduce_range, "bias_correction": args.bias_correction,
         "excluded_nodes": tuple(args.keep_float) if args.keep_float else None}.items() if v is not None}
     if not overrides:
         return base
@@ -76,7 +91,7 @@ def run(args) -> int:
                        recipe=_recipe(args), target=args.target, overwrite=args.overwrite, progress=args.progress,
                        max_images=args.max_images, max_eval_images=args.max_eval_images, seed=args.seed,
                        augmentation=Augmentation(copies=args.augment), compare_naive=args.compare_naive,
-                       name=args.name)
+                       name=args.name, target_margin=args.target_margin)
     print(result.summary())
     return 1 if result.target_met is False else 0
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calibration.metrics import ClassifierStats
+
 RUNTIMES = ("ort_cpu", "simulated")
 
 
@@ -36,6 +38,7 @@ class Agreement:
     top1: list[bool] = field(default_factory=list)
     top5: list[float] = field(default_factory=list)
     cosine: list[float] = field(default_factory=list)
+    stats: ClassifierStats = field(default_factory=ClassifierStats)  # by FP32 margin band, KL
 
     def add(self, ref: np.ndarray, got: np.ndarray) -> None:
         if self.embedding:
@@ -43,18 +46,13 @@ class Agreement:
             self.cosine.append(float(ref @ got) / denom)
             return
         self.top1.append(int(ref.argmax()) == int(got.argmax()))
+        self.stats.add(ref, got)
         k = min(5, ref.size)
         self.top5.append(len(set(np.argsort(-ref)[:k]) & set(np.argsort(-got)[:k])) / k)
 
     @property
     def metric_name(self) -> str:
         return "cosine_mean" if self.embedding else "top1_agreement"
-
-    @property
-    def tuning_metric(self) -> float:
-        if self.embedding:
-            return self.metric
-        return min(self.metric, float(np.mean(self.top5)) if self.top5 else float("nan"))
 
     @property
     def metric(self) -> float:
@@ -66,7 +64,8 @@ class Agreement:
             return {"samples": len(self.cosine), "cosine_mean": round(self.metric, 6),
                     "cosine_min": round(float(min(self.cosine)), 6) if self.cosine else None}
         return {"samples": len(self.top1), "top1_agreement": round(self.metric, 6),
-                "top5_overlap": round(float(np.mean(self.top5)), 6) if self.top5 else None}
+                "top5_overlap": round(float(np.mean(self.top5)), 6) if self.top5 else None,
+                **{k: v for k, v in self.stats.to_dict().items() if k != "top5_overlap"}}
 
 
 def compare(fp32, int8_models: dict[str, bytes], tensors: Iterable[np.ndarray], input_name: str,
@@ -92,10 +91,14 @@ def worst(by_runtime: dict[str, Agreement]) -> float:
     return min(a.metric for a in by_runtime.values())
 
 
-def worst_for_tuning(by_runtime: dict[str, Agreement]) -> float:
-    """Stricter than the headline metric: on the calibration images top-1 agreement saturates at 1.0
-    for every candidate, while top-5 overlap still separates the ones that generalize."""
-    return min(a.tuning_metric for a in by_runtime.values())
+def worst_for_tuning(by_runtime: dict[str, Agreement], margin: float = 0.0) -> float:
+    """The auto search's score on the calibration images, worse runtime: mean cosine (embeddings) or
+    top-1 agreement on the images whose FP32 margin is >= `margin` (the band the target applies to)."""
+    scores = []
+    for agreement in by_runtime.values():
+        band = None if agreement.embedding else agreement.stats.band(margin)
+        scores.append(agreement.metric if band is None or not band.total else band.agree / band.total)
+    return min(scores)
 
 
 def median_latency_ms(model: bytes | str, input_name: str, tensor: np.ndarray, runs: int = 20,

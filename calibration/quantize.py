@@ -25,7 +25,8 @@ CALIBRATION_CHUNK = 16  # histogram calibrators merge per chunk: memory stays bo
 def _ort_method(method: CalibrationMethodName):
     from onnxruntime.quantization import CalibrationMethod
 
-    return {CalibrationMethodName.MINMAX: CalibrationMethod.MinMax,
+    return {CalibrationMethodName.MINMAX: CalibrationMethod.MinMax, CalibrationMethodName.MINMAX_MEAN: CalibrationMethod.MinMax,
+            CalibrationMethodName.MSE: CalibrationMethod.MinMax,  # ranges.py turns histograms into min/max
             CalibrationMethodName.PERCENTILE: CalibrationMethod.Percentile,
             CalibrationMethodName.ENTROPY: CalibrationMethod.Entropy}[method]
 
@@ -53,9 +54,11 @@ def output_tail_nodes(model) -> list[str]:
 
 def _calibrator_options(recipe: Recipe) -> dict:
     options = {"symmetric": recipe.symmetric_activations}
+    if recipe.method is CalibrationMethodName.MINMAX_MEAN:
+        options["moving_average"] = True
     # Not ORT's max_intermediate_outputs: in 1.31 it drops the buffered outputs instead of merging
     # them. Memory is bounded by feeding collect_data() in chunks (it merges ranges per call).
-    if recipe.method is not CalibrationMethodName.MINMAX:
+    if recipe.method not in (CalibrationMethodName.MINMAX, CalibrationMethodName.MINMAX_MEAN):
         options["num_bins"] = recipe.histogram_bins
         options["num_quantized_bins"] = 128 if recipe.method is CalibrationMethodName.ENTROPY else None
         options["percentile"] = recipe.percentile
@@ -70,19 +73,39 @@ def collect_ranges(model_path: Path, make_reader, recipe: Recipe, workdir: Path)
 
 
 def _collect(model_path: Path, make_reader, recipe: Recipe, workdir: Path) -> Path:
+    from onnxruntime.quantization import CalibrationMethod
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
 
     calibrator = create_calibrator(model_path, None, augmented_model_path=str(workdir / "augmented.onnx"),
-                                   calibrate_method=_ort_method(recipe.method),
+                                   calibrate_method=CalibrationMethod.Percentile  # collects histograms
+                                   if recipe.method is CalibrationMethodName.MSE else _ort_method(recipe.method),
                                    extra_options=_calibrator_options(recipe))
     reader = make_reader()
+    # MinMax keeps two scalars per tensor and image: one call sees every image, so the per-image
+    # average is over all of them (ORT's moving average would weight later chunks more).
+    chunk = None if recipe.method in (CalibrationMethodName.MINMAX, CalibrationMethodName.MINMAX_MEAN) \
+        else CALIBRATION_CHUNK
     while not reader.exhausted:
-        reader.chunk(CALIBRATION_CHUNK)
+        reader.chunk(chunk or 1 << 30)
         calibrator.collect_data(reader)
-    ranges = calibrator.compute_data()
+    ranges = _mse_ranges(calibrator, model_path) if recipe.method is CalibrationMethodName.MSE \
+        else calibrator.compute_data()
     cache = workdir / f"ranges-{recipe.method.value}-{int(recipe.symmetric_activations)}-{len(list(workdir.iterdir()))}.json"
     save_tensors_data(ranges, cache)
     return cache
+
+
+def _mse_ranges(calibrator, model_path: Path):
+    """The histograms ORT collected, turned into per-tensor MSE-optimal ranges (calibration/ranges.py)."""
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorsData
+
+    from calibration.ranges import ranges_from_histograms
+
+    inputs = {i.name for i in onnx.load(str(model_path), load_external_data=False).graph.input}
+    ranges = ranges_from_histograms(calibrator.collector.histogram_dict, keep_full=inputs)
+    return TensorsData(CalibrationMethod.MinMax, {k: (np.float32(lo), np.float32(hi)) for k, (lo, hi) in ranges.items()})
 
 
 def read_ranges(cache: Path) -> dict[str, tuple[float, float]]:

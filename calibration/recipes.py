@@ -5,9 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field, replace
 
+from calibration.storage import WeightStorage
+
 
 class CalibrationMethodName(enum.Enum):
     MINMAX = "minmax"
+    MSE = "mse"  # per tensor, the range with the least quantization error on its histogram (ranges.py)
+    MINMAX_MEAN = "minmax-mean"  # per-image min/max averaged (NNCF's activation default): outliers move it less
     PERCENTILE = "percentile"
     ENTROPY = "entropy"
 
@@ -25,14 +29,19 @@ class Recipe:
     per_channel: bool = True
     symmetric_activations: bool = False
     activation_type: QuantTypeName = QuantTypeName.UINT8
-    # int8 symmetric weights (zero point 0): what NPUs want, and what onnxruntime 1.17 (the Nx
-    # reference) can run per-channel; its QLinearConv refuses uint8 weights whose per-channel zero
-    # points differ. reduce_range below avoids the int16 saturation of non-VNNI AVX2 u8s8 kernels.
+    # Symmetric 8-bit weights, one scale per output channel (the grid NPUs use: -127..127).
     weight_type: QuantTypeName = QuantTypeName.INT8
+    # How that grid is stored (calibration/storage.py): uint8 with zero point 128 computes exactly
+    # on x86 CPUs without VNNI, whose fused u8 x s8 kernels saturate, and runs in onnxruntime 1.17.
+    weight_storage: WeightStorage = WeightStorage.UINT8_ZP128
     percentile: float = 99.999
-    # 7-bit weights: x86 AVX2 without VNNI computes u8 x s8 products in int16 and saturates with full
-    # 8-bit weights (onnxruntime's documented accuracy fix for non-VNNI CPUs).
-    reduce_range: bool = True
+    # 7-bit weights: the other way around the u8 x s8 saturation; doubles weight noise. Explicit only.
+    reduce_range: bool = False
+    # Per-channel bias correction fitted sequentially on the calibration images (bias_correction.py).
+    bias_correction: bool = True
+    # Input quantized on the device's own pixel grid (q = p exactly; calibration/input_grid.py).
+    align_input_grid: bool = True
+    bias_correction_samples: int = 32
     histogram_bins: int = 2048  # Entropy/Percentile; ORT's Entropy default (128) makes it equal MinMax
     keep_output_tail_float: bool = True  # Softmax / L2 normalization and the ops after the last Conv/Gemm
     excluded_nodes: tuple[str, ...] = field(default_factory=tuple)
@@ -54,12 +63,9 @@ class Recipe:
         return data
 
 
-# What users write by hand: MinMax, per-channel int8, nothing kept in float (the Softmax is quantized).
+# What users write by hand: MinMax, per-channel int8, nothing kept in float (the Softmax and logits are quantized).
 NAIVE = Recipe(activation_type=QuantTypeName.INT8, weight_type=QuantTypeName.INT8, keep_output_tail_float=False,
-               reduce_range=False, name="naive")
+               weight_storage=WeightStorage.INT8, bias_correction=False, align_input_grid=False, name="naive")
 DEFAULT = Recipe()
 # What the automatic mode tries before keeping layers in float, in order.
-AUTO_BASES = (
-    Recipe(name="minmax-u8s8-7bit"),
-    Recipe(reduce_range=False, name="minmax-u8s8"),
-)
+AUTO_BASES = (DEFAULT,)

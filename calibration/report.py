@@ -27,22 +27,36 @@ def to_json(report: dict) -> str:
     return json.dumps(report, indent=2, sort_keys=True, default=str)
 
 
+def _margin_lines(report: dict) -> list[str]:
+    if not report.get("by_margin"):
+        return []
+    cells = [f">= {b['min_margin']:.2f}: {b['top1_agreement']:.3f} [{b['ci95'][0]:.2f}, {b['ci95'][1]:.2f}] "
+             f"({b['images']})" for b in report["by_margin"]]
+    return ["by margin  top-1 agreement by FP32 margin, worse runtime, 95% CI (images): " + "; ".join(cells)]
+
+
 def format_summary(report: dict, paths: ArtifactPaths) -> str:
     metric = report["metric"]
     ours, naive = report[metric], report.get("naive", {}).get(metric)
+    q = report["quantized"]
     lines = [
-        f"int8       {paths.onnx}  ({report['size']['int8_bytes'] / 1e6:.1f} MB, size ratio {report['size_ratio']:.2f})",
+        f"int8       {q['compute_nodes_int8']}/{q['compute_nodes']} Conv/Gemm/MatMul with 8-bit weights, "
+        f"{q['weight_bytes_float']:,} weight bytes left float -> {paths.onnx} "
+        f"({report['size']['int8_bytes'] / 1e6:.1f} MB, size ratio {report['size_ratio']:.3f})",
         f"recipe     {report['recipe']['name']} ({report['recipe']['method']}, per-channel={report['recipe']['per_channel']},"
-        f" act {report['recipe']['activation_type']}, weights {report['recipe']['weight_type']})",
+        f" act {report['recipe']['activation_type']}, weights {report['recipe']['weight_type']} stored "
+        f"{report['recipe']['weight_storage']}, bias correction {report['recipe']['bias_correction']})",
         f"float      {len(report['float_nodes'])} node(s) kept in float: "
         + ", ".join(sorted(report['float_nodes'])[:4]) + (" ..." if len(report['float_nodes']) > 4 else ""),
         f"accuracy   {metric} {ours:.4f} on {report['evaluation']['images']['source']} "
         f"({report['evaluation']['samples']} samples)" + (f"; naive recipe {naive:.4f}" if naive is not None else ""),
+        *_margin_lines(report),
         f"speed      latency ratio int8/fp32 {report['latency_ratio']:.2f} (onnxruntime CPU, 1 thread)",
         f"checks     {report['conformance']['verdict']}",
     ]
     if report["target"] is not None:
-        lines.append(f"target     {metric} >= {report['target']}: {'MET' if report['target_met'] else 'MISSED'}")
+        lines.append(f"target     {report.get('target_on', metric)} >= {report['target']}: "
+                     f"{'MET' if report['target_met'] else 'MISSED'}")
     lines.append(f"report     {paths.report}")
     lines += [f"next       {step}" for step in report["next_steps"]]
     return "\n".join(lines)

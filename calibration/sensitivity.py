@@ -78,5 +78,24 @@ def rank_layers(model, sqnr: dict[str, float]) -> list[LayerError]:
     return sorted(ranked, key=lambda e: -e.drop_db)
 
 
+def compute_sqnr(model, sqnr: dict[str, float], compute_ops) -> list[dict]:
+    """SQNR (dB) of every compute node's output, read after its activation (Clip/Relu) when the
+    quantizer folded the activation into the output range. Graph order."""
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    rows = []
+    for node in model.graph.node:
+        if node.op_type not in compute_ops:
+            continue
+        names = [node.output[0]] + [c.output[0] for c in consumers.get(node.output[0], [])
+                                    if c.op_type in ("Clip", "Relu")]
+        value = next((sqnr[n] for n in names if n in sqnr), None)
+        rows.append({"node": node.name, "op_type": node.op_type,
+                     "output_sqnr_db": None if value is None else round(value, 2)})
+    return rows
+
+
 def layer_errors(fp32_model, fp32_path: Path, qdq_path: Path, feeds: list[dict], workdir: Path) -> list[LayerError]:
     return rank_layers(fp32_model, tensor_sqnr(fp32_path, qdq_path, feeds, workdir))
