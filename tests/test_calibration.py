@@ -291,7 +291,7 @@ def test_bad_models_and_existing_output(tmp_path, calib_dir, lite0_artifact, def
     with pytest.raises(ArtifactContractError, match="C2: graph.doc_string is empty"):
         calibrate(tmp_path / "nodoc.onnx", calib_dir, output_dir=tmp_path)
     with pytest.raises(NotAnNxArtifactError, match="already INT8"):
-        calibrate(auto_result.onnx_path, calib_dir, output_dir=tmp_path)
+        calibrate(default_result.onnx_path, calib_dir, output_dir=tmp_path)
     with pytest.raises(OutputExistsError):
         calibrate(lite0_artifact, calib_dir, output_dir=default_result.onnx_path.parent)
 
