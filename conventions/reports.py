@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,6 +208,12 @@ def _sarif_result(f: Finding, path: str, index: int, suppression: str | None = N
     return result
 
 
+def _sarif_uri(path: str) -> str:
+    """A file path as artifactLocation.uri, which SARIF types as a URI reference: a space, '#', '%'
+    or a non-ASCII letter in a file name is percent-encoded (unencoded, '#' cuts the path short)."""
+    return urllib.parse.quote(path.replace("\\", "/"), safe="/")
+
+
 def render_sarif(reports: list[FileReport], fail_on: FailOn) -> str:
     from core import __version__
 
@@ -214,7 +221,7 @@ def render_sarif(reports: list[FileReport], fail_on: FailOn) -> str:
     index = {rule_id: i for i, rule_id in enumerate(ids)}
     results = []
     for r in reports:
-        uri = r.path.replace("\\", "/")
+        uri = _sarif_uri(r.path)
         results += [_sarif_result(f, uri, index[f.rule_id]) for f in _sorted(r.findings)]
         results += [_sarif_result(i.finding, uri, index[i.finding.rule_id], i.reason) for i in r.ignored]
     run = {"tool": {"driver": {"name": TOOL_NAME, "version": __version__, "informationUri": TOOL_URI,
