@@ -82,3 +82,19 @@ def test_cpu_peak_from_cpuinfo(vendor, family, model, flags, per_cycle, tmp_path
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_conformance_batch_smoke(tmp_path):
+    """4 generated models (1 broken) checked as one call and as one process per file: the JSON and
+    the RESULTS.md section are written and every way of running gives the expected verdicts."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks/conformance_batch.py"), "--models", "4",
+                           "--no-runtime", "--output-dir", str(tmp_path)],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads((tmp_path / "conformance_batch.json").read_text())
+    assert set(results["wall_s"]) == {"one_call_jobs1", "one_call_jobs2", "process_per_file"}
+    assert results["models"]["total"] == 4 and results["models"]["broken"] == 1
+    assert results["verdicts_as_expected"] and not results["verdict_errors"]
+    assert set(results["ratios"]) >= {"process_per_file_over_one_call_jobs1", "one_call_jobs1_over_jobs2"}
+    section = (tmp_path / "conformance_batch.md").read_text()
+    assert section.startswith("## Conformance check over many files") and "| one process per file |" in section
