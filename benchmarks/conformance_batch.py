@@ -173,7 +173,7 @@ def measure(settings: Settings, folder: Path, expected: dict[str, Generated] | N
     order = list(Scenario)
     walls: dict[Scenario, list[float]] = {s: [] for s in Scenario}
     reference: dict[str, dict] = {}
-    per_file: list[float] = []
+    per_file: list[list[float]] = []  # per --jobs 1 run: each file's own seconds inside the call
     errors: list[str] = []
     for repeat in range(settings.repeats):
         for scenario in order[repeat % len(order):] + order[:repeat % len(order)]:
@@ -183,7 +183,7 @@ def measure(settings: Settings, folder: Path, expected: dict[str, Generated] | N
             found = verdict_errors(run["files"], expected) if expected else []
             errors += [f"{scenario.value}: {e}" for e in found + consistency_errors(run["files"], reference)]
             if scenario is Scenario.ONE_CALL_JOBS1:
-                per_file = [f["seconds"] for f in run["files"].values()]
+                per_file.append([f["seconds"] for f in run["files"].values()])
     return {"walls": walls, "per_file_s": per_file, "errors": errors, "files": reference}
 
 
@@ -198,10 +198,21 @@ def _describe_models(measured: dict, expected: dict[str, Generated] | None, fold
             "broken_kinds": sorted({g.kind for g in expected.values()} - {"conformant"})}
 
 
+def paired_ratio(walls: dict[Scenario, list[float]], slower: Scenario, faster: Scenario) -> float:
+    """Median over repeats of slower/faster measured in the same repeat: the machine's load drifts
+    between repeats far more than within one, so pairs are steadier than a ratio of medians."""
+    return round(statistics.median([a / b for a, b in zip(walls[slower], walls[faster])]), 2)
+
+
 def summarize(settings: Settings, measured: dict, models: dict, load_start: list[float]) -> dict:
-    median = {s: statistics.median(w) for s, w in measured["walls"].items()}
-    per_file, n = measured["per_file_s"], models["total"]
+    walls = measured["walls"]
+    median = {s: statistics.median(w) for s, w in walls.items()}
+    n, one_runs = models["total"], walls[Scenario.ONE_CALL_JOBS1]
+    # per-file seconds from the --jobs 1 run whose wall time is the median one
+    typical = min(range(len(one_runs)), key=lambda i: abs(one_runs[i] - median[Scenario.ONE_CALL_JOBS1]))
+    per_file = measured["per_file_s"][typical]
     one, two, loop = (median[s] for s in Scenario)
+    one_s, two_s, loop_s = Scenario
     return {
         "settings": asdict(settings),
         "machine": {"logical_cpus": os.cpu_count(), "load_average_at_start": load_start,
@@ -211,10 +222,10 @@ def summarize(settings: Settings, measured: dict, models: dict, load_start: list
                    for s in Scenario},
         "per_file_in_one_call_s": {"slowest": round(max(per_file), 3), "median": round(statistics.median(per_file), 3),
                                    "sum": round(sum(per_file), 3)},
-        "ratios": {
-            "process_per_file_over_one_call_jobs1": round(loop / one, 2),
-            "process_per_file_over_one_call_jobs2": round(loop / two, 2),
-            "one_call_jobs1_over_jobs2": round(one / two, 2),
+        "ratios": {  # medians of per-repeat pairs (see paired_ratio)
+            "process_per_file_over_one_call_jobs1": paired_ratio(walls, loop_s, one_s),
+            "process_per_file_over_one_call_jobs2": paired_ratio(walls, loop_s, two_s),
+            "one_call_jobs1_over_jobs2": paired_ratio(walls, one_s, two_s),
             "one_call_jobs2_over_slowest_x_n_over_2": round(two / (max(per_file) * n / 2), 2),
         },
         "per_file_process_overhead_s": round((loop - one) / n, 3),
@@ -238,18 +249,21 @@ def markdown(results: dict) -> str:
         f"Produced by `python benchmarks/conformance_batch.py` ({settings['repeats']} repeat(s), runtime stage "
         f"{'on' if settings['runtime'] else 'off'}): {what}; {machine['logical_cpus']} logical CPUs, load average "
         f"{machine['load_average_at_start'][0]:.1f} at start and {machine['load_average_at_end'][0]:.1f} at end "
-        "(shared with other work). Ratio > 1 = the one call is faster.",
+        "(shared with other work). Ratios are medians of same-repeat pairs; > 1 = the one call is faster.",
         "",
-        "| how | wall (s) | per file (s) | process per file / this |",
-        "| --- | ---: | ---: | ---: |",
+        "| how | wall (s), median | each repeat (s) | per file (s) | process per file / this |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
+    paired = {Scenario.ONE_CALL_JOBS1: ratios["process_per_file_over_one_call_jobs1"],
+              Scenario.ONE_CALL_JOBS2: ratios["process_per_file_over_one_call_jobs2"], Scenario.PROCESS_PER_FILE: 1.0}
     for label, scenario in rows:
         seconds = wall[scenario.value]["median"]
-        ratio = wall[Scenario.PROCESS_PER_FILE.value]["median"] / seconds
-        lines.append(f"| {label} | {seconds:.1f} | {seconds / models['total']:.2f} | **{ratio:.2f}** |")
+        runs = " / ".join(f"{w:.1f}" for w in wall[scenario.value]["runs"])
+        per_model = seconds / models["total"]
+        lines.append(f"| {label} | {seconds:.1f} | {runs} | {per_model:.2f} | **{paired[scenario]:.2f}** |")
     lines += [
         "",
-        f"Inside the one call a file takes {per_file['median']:.2f} s (median), {per_file['slowest']:.2f} s at "
+        f"Inside a `--jobs 1` call a file takes {per_file['median']:.2f} s (median), {per_file['slowest']:.2f} s at "
         f"most; `--jobs 2` finished in {ratios['one_call_jobs2_over_slowest_x_n_over_2']:.2f} x (slowest file x "
         f"{models['total']} / 2). `--jobs 1` / `--jobs 2` = {ratios['one_call_jobs1_over_jobs2']:.2f}. "
         f"Starting a process per file costs {results['per_file_process_overhead_s']:.2f} s per file "
