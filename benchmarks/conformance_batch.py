@@ -1,7 +1,7 @@
 """The conformance check over many files (issue 15): a folder of small generated models checked as
 one call (`python -m conventions FOLDER --jobs 1`, then `--jobs 2`) against one process per file (a
 shell loop, or a CI step per model). Writes conformance_batch.json (wall times, ratios, per-file
-seconds, verdicts) and conformance_batch.md (the section for benchmarks/RESULTS.md) to --output-dir.
+seconds, verdicts) and conformance_batch.md (what benchmarks/CONFORMANCE_BATCH.md holds) to --output-dir.
 
     .venv/bin/python benchmarks/conformance_batch.py --output-dir build/conformance_batch       # 50 models
     .venv/bin/python benchmarks/conformance_batch.py --models 4 --output-dir /tmp/batch-smoke     # smoke
