@@ -19,7 +19,6 @@ from enum import Enum
 from conventions.context import TEXT_INPUT, Loaded, ModelContext, TensorInfo, build_context, load_source
 from conventions.findings import Finding, Level
 from conventions.limits import IR_VERSION_MAX, OPSET_DEFAULT, OPSET_MAX, OPSET_MIN  # noqa: F401  re-exported
-from conventions.names import parse_output_name
 from conventions.normalization import Normalization
 from conventions.nx_input import InputLayout
 from conventions.rulebook import run_rules

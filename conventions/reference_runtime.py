@@ -8,9 +8,6 @@ real thing: the model must load and run there, and give the outputs the current 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import tempfile
 from pathlib import Path
 

@@ -12,7 +12,6 @@ import contextlib
 import io
 import warnings
 
-import numpy as np
 
 from conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
 from exporters.config import MAX_OPSET
