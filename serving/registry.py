@@ -13,6 +13,8 @@ from serving.errors import TokenizerError, UnknownServedModelError, ValidationEr
 from serving.models import ServedModel, Task
 
 TEXT, IMAGE = "text", "image"
+ROUTES = {Task.CLASSIFICATION: "/classify", Task.DETECTION: "/detect", Task.EMBEDDING: "/embed",
+          Task.TEXT_EMBEDDING: "/embed"}
 
 
 class ModelRegistry:
@@ -44,23 +46,19 @@ class ModelRegistry:
                               "name one with the \"model\" field")
 
     def for_classify(self, requested: str | None) -> ServedModel:
-        if requested is None:
-            return self._pick([m for m in self.models.values() if m.task is Task.CLASSIFICATION], "classification")
-        model = self.get(requested)
-        if model.task is not Task.CLASSIFICATION:
-            route = "/detect" if model.task is Task.DETECTION else "/embed"
-            raise ValidationError(f"Model {model.name!r} is a {model.task.value} model, not a classifier; "
-                                  f"use POST {route} for it")
-        return model
+        return self._for_task(Task.CLASSIFICATION, requested, "a classifier")
 
     def for_detect(self, requested: str | None) -> ServedModel:
+        return self._for_task(Task.DETECTION, requested, "a detector")
+
+    def _for_task(self, task: Task, requested: str | None, noun: str) -> ServedModel:
+        """The named model if it does `task` (else 422 naming the route that serves it), or the one candidate."""
         if requested is None:
-            return self._pick([m for m in self.models.values() if m.task is Task.DETECTION], "detection")
+            return self._pick([m for m in self.models.values() if m.task is task], task.value)
         model = self.get(requested)
-        if model.task is not Task.DETECTION:
-            route = "/classify" if model.task is Task.CLASSIFICATION else "/embed"
-            raise ValidationError(f"Model {model.name!r} is a {model.task.value} model, not a detector; "
-                                  f"use POST {route} for it")
+        if model.task is not task:
+            raise ValidationError(f"Model {model.name!r} is a {model.task.value} model, not {noun}; "
+                                  f"use POST {ROUTES[model.task]} for it")
         return model
 
     def for_embed(self, requested: str | None, kind: str | None) -> tuple[ServedModel, str]:

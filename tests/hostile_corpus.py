@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 import onnx.parser
 from onnx import TensorProto, helper, numpy_helper
+from onnx_graphs import rename_output
 
 IMAGENET_DOC = '{"means":[123.675,116.28,103.53],"vars":[58.395,57.12,57.375]}'
 SCORES = "scores-0:cat;1:dog;2:car;3:bus"
@@ -48,16 +49,8 @@ def classifier(shape: str = "1,3,8,8", prelude: str = "", source: str = '"image-
     weights = (np.arange(12, dtype=np.float32).reshape(3, 4) % 5) / 10
     model.graph.initializer.append(numpy_helper.from_array(weights, "w"))
     model.graph.doc_string = doc
-    _rename_output(model, "out", name)
+    rename_output(model, "out", name)
     return model
-
-
-def _rename_output(model: onnx.ModelProto, old: str, new: str) -> None:
-    for node in model.graph.node:
-        node.output[:] = [new if o == old else o for o in node.output]
-    for out in model.graph.output:
-        if out.name == old:
-            out.name = new
 
 
 def _scalar(name: str, value, dtype=np.int64) -> onnx.TensorProto:

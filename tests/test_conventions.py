@@ -13,6 +13,7 @@ import onnx
 import onnx.parser
 import pytest
 from onnx import helper, numpy_helper
+from onnx_graphs import rename_output
 
 import conventions
 from conventions import Level
@@ -51,14 +52,6 @@ def build(**overrides) -> onnx.ModelProto:
     model.graph.doc_string = cfg["doc"]
     rename_output(model, "out", cfg["out_name"])
     return model
-
-
-def rename_output(model: onnx.ModelProto, old: str, new: str) -> None:
-    for node in model.graph.node:
-        node.output[:] = [new if o == old else o for o in node.output]
-    for out in model.graph.output:
-        if out.name == old:
-            out.name = new
 
 
 def embedding(name="embedding-dim:4;norm:l2;pool:avg", normalize=True, shape="1,4") -> onnx.ModelProto:
