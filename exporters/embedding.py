@@ -9,7 +9,7 @@ library default.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ from exporters.config import (
     validate_opset,
 )
 from conventions.contract import stamp_contract
+from exporters.npu_target import opset_for_targets
 from exporters.verification import export_verified
 from exporters.parity import embedding_parity, nx_feeds, parity_photos
 from exporters.pooling import EmbeddingModel, Pool, allowed_pools
@@ -68,9 +69,11 @@ class EmbeddingConfig:
     parity_min_cosine: float = 0.9999
     simplify: bool = True
     architecture: dict | None = None  # random init only: constructor overrides, e.g. {"num_hidden_layers": 2}
+    targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): opset window + preflight in the report
 
     def __post_init__(self):
         check_architecture_overrides(self.architecture, self.random_init)
+        self.targets = tuple(self.targets)
         self.source = Source(self.source)
         self.pool = Pool(self.pool) if self.pool is not None else None
         self.output_dir = Path(self.output_dir)
@@ -226,7 +229,8 @@ BUILDERS = {Source.TIMM: _timm_backbone, Source.HF: _hf_backbone, Source.ISC21: 
 @register_task("embedding", EmbeddingConfig, "backbone + pooling + L2 -> embedding-dim:D;norm:l2;pool:NAME")
 def export_embedding(config: EmbeddingConfig) -> ExportResult:
     timer = StageTimer()
-    validate_opset(config.opset)
+    # The targets' opset window applies before anything reads the opset (HF attention, provenance).
+    config = replace(config, opset=opset_for_targets(config.targets, validate_opset(config.opset)))
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
     refuse_existing([paths.onnx, paths.report], config.overwrite)
     source = resolve_source(config)
@@ -259,4 +263,5 @@ def export_embedding(config: EmbeddingConfig) -> ExportResult:
     stamp_contract(model, norm, provenance)
     next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
                   "embeddings are passed raw by Nx (rule D5): compare them with cosine similarity downstream"]
-    return finish(model, paths, "embedding", provenance, timer, next_steps, graph.run.evidence)
+    return finish(model, paths, "embedding", provenance, timer, next_steps, evidence=graph.run.evidence,
+                  targets=config.targets)

@@ -1,6 +1,6 @@
 """`--target` for exporters: pick an opset every target takes, run the NPU preflight before writing.
 
-A minimal hook: the opset is clamped into every target profile's documented window (conventions/targets),
+The classification and embedding exporters take it: the opset is clamped into every target profile's documented window (conventions/targets),
 and the preflight verdicts go into the export report's provenance (`npu_preflight`). Other target-driven
 export choices (GELU form, attention without Einsum, INT8 recipe constraints) are not made here yet.
 """

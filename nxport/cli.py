@@ -47,6 +47,12 @@ def _add_artifact_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--parity-atol", type=float, default=1e-4)
 
 
+def _add_target_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", metavar="NAME",
+                        help="NPU profile (rknn, tidl, qnn, ryzen-ai, intel-npu, hailo8, all; repeatable): opset "
+                             "within its window, preflight verdicts in the report")
+
+
 def _classifier_config(args):
     from exporters.config import Activation, ClassifierConfig
 
@@ -73,9 +79,7 @@ def _add_classification(sub) -> None:
                        help="sigmoid for multi-label models")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
-    parser.add_argument("--target", action="append", metavar="NAME",
-                        help="NPU profile (rknn, tidl, qnn, ryzen-ai, intel-npu, hailo8; repeatable): opset within "
-                             "its window, preflight verdicts in the report")
+    _add_target_option(parser)
     parser.set_defaults(run=_run_classification)
 
 
@@ -102,6 +106,7 @@ def _add_embedding(sub) -> None:
     head.add_argument("--template", choices=sorted(TEMPLATES), help="HF: force a preprocessing template")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
+    _add_target_option(parser)
     parser.set_defaults(run=_run_embedding)
 
 
@@ -124,6 +129,7 @@ def _run_embedding(args) -> int:
         projection_dim=args.projection_dim, template=args.template, opset=args.opset,
         preprocessing=_preprocessing_overrides(args), output_dir=args.output_dir, name=args.name,
         overwrite=args.overwrite, parity_images=args.parity_images, simplify=args.simplify,
+        targets=tuple(args.target or ()),
     )
     return _print_result(export_embedding(config))
 

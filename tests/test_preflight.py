@@ -322,6 +322,17 @@ def test_export_with_targets_records_the_preflight(tmp_path):
     assert opset_for_targets(("tidl", "rknn"), 21) == 19  # both documents stop at opset 19
 
 
+def test_embedding_export_with_targets_records_the_preflight(tmp_path):
+    """The same hook on the embedding exporter: the opset window applies and the verdicts travel in the report."""
+    from exporters.embedding import EmbeddingConfig, export_embedding
+
+    result = export_embedding(EmbeddingConfig(model="test_efficientnet", random_init=True, output_dir=tmp_path,
+                                              targets=("tidl", "qnn")))
+    record = json.loads(result.report_path.read_text())["provenance"]["npu_preflight"]
+    assert set(record["targets"]) == {"tidl", "qnn"} and record["all_compile"]
+    assert record["targets"]["qnn"]["verdict"] == "runs fully"
+
+
 # --- graph-level rules: opset window, IR, INT8 formats ------------------------------------------
 
 def test_opset_window_and_ir():
