@@ -45,6 +45,7 @@ class OutputKind(str, Enum):
     UNKNOWN = "unknown"
 
 
+_KNOWN_KINDS = frozenset(k.value for k in OutputKind if k is not OutputKind.UNKNOWN)
 # The output a consumer serves or measures when a graph has several: Nx post-processing first.
 _KIND_PRIORITY = (OutputKind.SCORES, OutputKind.BBOXES, OutputKind.EMBEDDING, OutputKind.ALARM)
 
@@ -158,7 +159,7 @@ def _primary_output(ctx: ModelContext) -> tuple[TensorInfo | None, OutputKind]:
     by_kind = {}
     for t in ctx.outputs:
         kind = ctx.parsed_outputs[t.name].kind
-        if kind in OutputKind._value2member_map_ and OutputKind(kind) not in by_kind:
+        if kind in _KNOWN_KINDS and OutputKind(kind) not in by_kind:
             by_kind[OutputKind(kind)] = t
     for kind in _KIND_PRIORITY:
         if kind in by_kind:
