@@ -50,7 +50,8 @@ SPEEDUP_NOTE = ("speed-up = PyTorch eager / artifact in onnxruntime: > 1 means t
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="what to measure (default: both)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                        help="what to measure (default: both)")
     parser.add_argument("--threads", type=int, default=1,
                         help="intra-op threads for torch.set_num_threads and onnxruntime (default 1)")
     parser.add_argument("--runs", type=int, default=40, help="interleaved timed rounds (default 40)")
@@ -139,7 +140,8 @@ def bench_yolov8n(args, workdir: Path) -> dict:
     report = json.loads((out / "yolov8n_face.report.json").read_text(encoding="utf-8"))
     export = export_stages(report["timings_s"])
     parity = report["provenance"]["parity"]
-    export.update(wall_s=round(wall, 3), command="nxport " + " ".join(argv[:2] + ["--weights", weights.name] + argv[4:7]))
+    shown = argv[:2] + ["--weights", weights.name] + argv[4:7]  # without the site-packages path
+    export.update(wall_s=round(wall, 3), command="nxport " + " ".join(shown))
     # The raw network as shipped, its dynamic input fixed to 320x320 (the same graph the artifact embeds).
     raw = read_network(weights, (YOLOV8N_SIZE, YOLOV8N_SIZE)).model.SerializeToString()
     feed = artifact_feed(artifact, YOLO_THRESHOLD)

@@ -14,7 +14,8 @@ STAGE_ORDER = ("load", "tail", "parity", "split", "check")
 RATIOS = {  # model -> (key, label)
     "yolov8n": (("tail_cost_ratio", "tail cost: artifact / raw network (> 1: the tail adds that factor)"),
                 ("tail_ms", "tail cost: artifact - raw network, ms")),
-    "yolos": (("speedup_end_to_end", "speed-up end to end: PyTorch + post-processing / artifact (> 1: artifact faster)"),
+    "yolos": (("speedup_end_to_end",
+               "speed-up end to end: PyTorch + post-processing / artifact (> 1: artifact faster)"),
               ("speedup_network_only", "speed-up, forward only: PyTorch forward / artifact (which includes its tail)")),
 }
 
