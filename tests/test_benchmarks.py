@@ -110,7 +110,8 @@ def test_detection_smoke_yolov8n(tmp_path):
     results = json.loads((tmp_path / "detection.json").read_text())
     (model,) = results["models"]
     assert model["model"] == "yolov8n" and model["input"] == [1, 3, 320, 320]
-    assert {"ort_artifact", "ort_raw_network", "tail_cost_ratio", "tail_ms", "rows"} <= set(model["latency"])
+    assert {"ort_artifact", "ort_artifact_low_threshold", "ort_raw_network", "tail_cost_ratio",
+            "tail_cost_ratio_low_threshold", "rows", "rows_low_threshold"} <= set(model["latency"])
     assert model["latency"]["ort_artifact"]["runs"] == 2 and model["latency"]["rows"] >= 1  # astronaut's face
     assert {"load", "tail", "parity", "check"} <= set(model["export"]["stages_s"])
     assert model["parity"]["all_classes_match"] and model["artifact_bytes"] > 10_000_000
