@@ -8,7 +8,7 @@
   export stage times; PyTorch eager (forward + transformers' post_process_object_detection, and the
   forward alone) vs the exported artifact in onnxruntime, interleaved, same threads.
 
-    python -m benchmarks.detection --output-dir build/bench-detection      # ~2 min on 2 idle cores
+    python -m benchmarks.detection --output-dir build/bench-detection      # ~1 min on 2 idle cores
     python -m benchmarks.detection --models yolov8n --runs 2 --warmup 1 --output-dir /tmp/d   # smoke
 
 Writes DIR/detection.json and DIR/DETECTION.md. Medians and ratios only (shared, noisy machines).
