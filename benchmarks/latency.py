@@ -12,12 +12,16 @@ import numpy as np
 
 
 def ort_runner(model: bytes | str, input_name: str, x: np.ndarray, threads: int) -> Callable[[], None]:
-    """One onnxruntime CPU session with exactly `threads` intra-op threads. Spinning is off: a
-    spinning ORT worker would steal the core from the contender timed right after it."""
+    return ort_feed_runner(model, {input_name: x}, threads)
+
+
+def ort_feed_runner(model: bytes | str, feed: dict, threads: int) -> Callable[[], None]:
+    """One onnxruntime CPU session with exactly `threads` intra-op threads, run on a fixed feed (all
+    inputs, e.g. a detector's image, threshold and mask). Spinning is off: a spinning ORT worker would
+    steal the core from the contender timed right after it."""
     from core.sessions import cpu_session
 
     session = cpu_session(model, threads=threads, spinning=False)
-    feed = {input_name: x}
     return lambda: session.run(None, feed)
 
 

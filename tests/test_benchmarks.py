@@ -98,3 +98,29 @@ def test_conformance_batch_smoke(tmp_path):
     assert set(results["ratios"]) >= {"process_per_file_over_one_call_jobs1", "one_call_jobs1_over_jobs2"}
     section = (tmp_path / "conformance_batch.md").read_text()
     assert section.startswith("## Conformance check over many files") and "| one process per file |" in section
+
+
+def test_detection_smoke_yolov8n(tmp_path):
+    """The real YOLOv8n through `nxport export detection`, then artifact vs raw network in onnxruntime:
+    the JSON and DETECTION.md are written with the tail-cost ratio (its value is not asserted)."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.detection", "--models", "yolov8n", "--runs", "2",
+                           "--warmup", "1", "--output-dir", str(tmp_path)],
+                          cwd=REPO, check=False, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads((tmp_path / "detection.json").read_text())
+    (model,) = results["models"]
+    assert model["model"] == "yolov8n" and model["input"] == [1, 3, 320, 320]
+    assert {"ort_artifact", "ort_artifact_low_threshold", "ort_raw_network", "tail_cost_ratio",
+            "tail_cost_ratio_low_threshold", "rows", "rows_low_threshold"} <= set(model["latency"])
+    assert model["latency"]["ort_artifact"]["runs"] == 2 and model["latency"]["rows"] >= 1  # astronaut's face
+    assert {"load", "tail", "parity", "check"} <= set(model["export"]["stages_s"])
+    assert model["parity"]["all_classes_match"] and model["artifact_bytes"] > 10_000_000
+    assert not list(tmp_path.glob(".work-*"))  # the exported files are removed with the work folder
+    assert "| yolov8n | **tail cost: artifact / raw network" in (tmp_path / "DETECTION.md").read_text()
+
+
+def test_detection_bad_yolos_size_is_refused(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.detection", "--yolos-size", "500",
+                           "--output-dir", str(tmp_path)], cwd=REPO, check=False, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "500" in proc.stderr and "16" in proc.stderr
