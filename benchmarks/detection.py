@@ -255,11 +255,9 @@ def main(argv=None) -> int:
     started, load_start = time.perf_counter(), os.getloadavg()
     torch.set_num_threads(args.threads)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    results = {"schema": 1, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-               "machine": machine.describe(args.threads), "versions": machine.versions(),
-               "settings": {"models": args.models, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
-                            "yolos_size": args.yolos_size, "batch": 1},
-               "notes": [TAIL_NOTE, SPEEDUP_NOTE, "machine shared with other work: medians and ratios only"]}
+    settings = {"models": args.models, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
+                "yolos_size": args.yolos_size, "batch": 1}
+    results = machine.run_header(args.threads, settings, [TAIL_NOTE, SPEEDUP_NOTE])
     # Artifacts live in a hidden work folder inside --output-dir (removed at the end), not in a shared /tmp.
     with tempfile.TemporaryDirectory(prefix=".work-", dir=args.output_dir) as tmp:
         results["models"] = [run_bench(name, args, Path(tmp)) for name in args.models]

@@ -95,6 +95,15 @@ def gemm_ceiling(threads: int, n: int = 1024, runs: int = 20) -> dict:
             "gemm_note": f"fastest of {runs} torch FP32 {n}x{n} matmuls on {threads} thread(s)"}
 
 
+def run_header(threads: int, settings: dict, notes: list[str]) -> dict:
+    """What every benchmark's JSON starts with: schema, start time, machine, versions, settings, notes."""
+    import time
+
+    return {"schema": 1, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": describe(threads),
+            "versions": versions(), "settings": settings,
+            "notes": [*notes, "machine shared with other work: medians and ratios only"]}
+
+
 def versions() -> dict:
     import numpy
     import onnx

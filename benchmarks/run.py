@@ -163,12 +163,10 @@ def main(argv=None) -> int:
     started, load_start = time.perf_counter(), os.getloadavg()
     torch.set_num_threads(args.threads)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    results = {"schema": 1, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-               "machine": machine.describe(args.threads), "versions": machine.versions(),
-               "settings": {"quick": args.quick, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
-                            "export_repeats": args.export_repeats, "int8_images": args.int8_images,
-                            "models": args.models, "batch": 1, "input": "224x224 RGB, a real photo"},
-               "notes": [report.SPEEDUP_NOTE, "machine shared with other work: medians and ratios only"]}
+    settings = {"quick": args.quick, "threads": args.threads, "runs": args.runs, "warmup": args.warmup,
+                "export_repeats": args.export_repeats, "int8_images": args.int8_images,
+                "models": args.models, "batch": 1, "input": "224x224 RGB, a real photo"}
+    results = machine.run_header(args.threads, settings, [report.SPEEDUP_NOTE])
     warm_up_toolchain()
     results["machine"].update(machine.gemm_ceiling(args.threads))
     # Artifacts live in a hidden work folder inside --output-dir (removed at the end), not in a shared /tmp.
