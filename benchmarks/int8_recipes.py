@@ -23,20 +23,23 @@ from calibration.artifact import read_artifact
 from calibration.engine import Engine
 from calibration.inventory import inventory
 from calibration.reader import ImageSet, nx_tensors
-from calibration.recipes import CalibrationMethodName
+from calibration.recipes import CalibrationMethodName, WeightRounding
 from calibration.storage import WeightStorage
 
 # Ours, built up one step at a time (each row adds one thing to the row before).
+_NEAREST = replace(DEFAULT, weight_rounding=WeightRounding.NEAREST)
 STEPS = (
     ("naive: s8 activations, s8 weights, logits and Softmax quantized", NAIVE),
-    ("+ uint8 activations, logits float, 7-bit weights (previous default)",
-     replace(DEFAULT, reduce_range=True, bias_correction=False, weight_storage=WeightStorage.INT8,
+    ("+ uint8 activations, logits float, 7-bit weights",
+     replace(_NEAREST, reduce_range=True, bias_correction=False, weight_storage=WeightStorage.INT8,
              align_input_grid=False)),
     ("+ full 8-bit weights, stored int8",
-     replace(DEFAULT, bias_correction=False, weight_storage=WeightStorage.INT8, align_input_grid=False)),
-    ("+ stored uint8 with zero point 128", replace(DEFAULT, bias_correction=False, align_input_grid=False)),
-    ("+ sequential bias correction", replace(DEFAULT, align_input_grid=False)),
-    ("+ input on the device's pixel grid (= default)", DEFAULT),
+     replace(_NEAREST, bias_correction=False, weight_storage=WeightStorage.INT8, align_input_grid=False)),
+    ("+ stored uint8 with zero point 128", replace(_NEAREST, bias_correction=False, align_input_grid=False)),
+    ("+ sequential bias correction", replace(_NEAREST, align_input_grid=False)),
+    ("+ input on the device's pixel grid (previous default)", _NEAREST),
+    ("+ GPTQ rounding on the INT8 model's own inputs (= default)", DEFAULT),
+    ("  GPTQ rounding without bias correction", replace(DEFAULT, bias_correction=False)),
     ("  alternative: MSE ranges per tensor", replace(DEFAULT, method=CalibrationMethodName.MSE)),
 )
 

@@ -161,6 +161,7 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target_and_ma
         "size_ratio": speed["size_ratio"], "latency_ratio": speed["latency_ratio"], "size": speed,
         "quantized": quantized, "by_margin": _worst_by_margin(evaluation["int8"]),
         "bias_correction": engine.bias_info if recipe.bias_correction else None,
+        "weight_rounding": engine.rounding_info if recipe.weight_rounding.value != "nearest" else None,
         "input_grid": engine.input_grid if recipe.align_input_grid else None,
         "recipe": recipe.to_dict(), "float_nodes": settings["float_nodes"],
         "float_reasons": (auto_info or {}).get("float_reasons", {}),

@@ -1,23 +1,29 @@
-"""The automatic mode: try recipes; if the target is missed, keep the most sensitive layers in float.
+"""The automatic mode: try recipes; if the target is missed, spend float where it buys the most.
 
 Candidates are scored on the calibration images (never on the evaluation images, which only the
-final report sees). Two families of float regions are tried, smallest first:
-- the layers that add the most quantization error (qdq_loss_debug SQNR drop) with their activations;
-- the network's first layers (error introduced early propagates through everything after it).
+final report sees), cheapest first in what they cost on the device:
+1. activations left unrounded, every weight still 8-bit (0 weight bytes float): the tensors whose
+   rounding alone adds the most output error, 1, 2, 4, 8 and 16 of them;
+2. float regions, smallest weight bytes first: the layers that add the most quantization error
+   (qdq_loss_debug SQNR drop) with their activations, and the network's first/last layers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from calibration import evaluate
-from calibration.recipes import AUTO_BASES, Recipe
+from calibration.float_activations import activation_tensors, keep_float
+from calibration.metrics import as_probabilities
+from calibration.recipes import AUTO_BASES, Recipe, WeightRounding
 from calibration.sensitivity import LayerError, layer_errors
 
 COMPUTE = {"Conv", "Gemm", "MatMul", "ConvTranspose"}
 SENSITIVE_COUNTS = (4, 8)
+FLOAT_ACTIVATION_COUNTS = (1, 2, 4, 8, 16)
+ACTIVATION_RANK_SAMPLES = 16
 # (first, last) fractions of the compute layers kept in float.
 REGIONS = ((0.1, 0.0), (0.0, 0.1), (0.2, 0.0), (0.1, 0.1), (0.3, 0.0), (0.2, 0.1), (0.45, 0.0), (0.3, 0.1),
            (0.6, 0.0), (0.2, 0.2), (0.3, 0.2), (0.45, 0.2), (0.3, 0.3), (0.45, 0.3))
@@ -122,15 +128,27 @@ def auto_calibrate(engine, target: float, margin: float = 0.0) -> AutoResult:
             best, best_data = trial, data
         if trial.metric >= aim:
             return AutoResult(base, data, trials, {}, [])
+    found = _float_activation_search(engine, best, best_data, aim, margin, trials)
+    if found is not None:
+        return found
     base, ranked = best.recipe, _rank(engine, best_data)
+    chosen = None
     for name, reasons in float_region_candidates(engine.fp32_model, ranked):
         recipe = base.with_excluded(sorted(reasons), name=f"{base.name}+{name}")
-        trial, data = _try(engine, recipe, margin, reasons)
+        # Scored with nearest rounding (GPTQ costs one pass per layer); only the chosen region is
+        # quantized with the base recipe's rounding, below.
+        trial, _ = _try(engine, replace(recipe, weight_rounding=WeightRounding.NEAREST), margin, reasons)
+        trial.recipe = recipe
         trials.append(trial)
-        if trial.metric > best.metric:
-            best, best_data = trial, data
+        if chosen is None or trial.metric > chosen.metric:
+            chosen = trial
         if trial.metric >= aim:
             break
+    if chosen is not None and chosen.metric > best.metric:
+        final, data = _try(engine, chosen.recipe, margin, chosen.reasons)
+        trials.append(final)
+        if final.metric >= best.metric:
+            return AutoResult(final.recipe, data, trials, final.reasons, ranked)
     return AutoResult(best.recipe, best_data, trials, best.reasons, ranked)
 
 
@@ -139,3 +157,55 @@ def _rank(engine, data: bytes) -> list[LayerError]:
     path.write_bytes(data)
     engine._describe("ranking layers (qdq_loss_debug)")
     return layer_errors(engine.fp32_model, engine.fp32_path, path, engine.sensitivity_feeds(), engine.workdir)
+
+
+def _output_error(ref: np.ndarray, got: np.ndarray, embedding: bool) -> float:
+    if embedding:
+        return 1.0 - float(ref @ got) / (float(np.linalg.norm(ref) * np.linalg.norm(got)) or 1e-12)
+    p, q = as_probabilities(ref), as_probabilities(got)
+    return float(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12))))
+
+
+def rank_activations(engine, data: bytes) -> list[tuple[str, float]]:
+    """Activation tensors of `data`, most to gain first: the output error (KL, or 1 - cosine) left
+    when that tensor alone is not rounded, on a slice of the calibration images (fused kernels)."""
+    import onnx
+
+    tensors = engine.tuning_tensors()[:ACTIVATION_RANK_SAMPLES]
+    name, embedding = engine.artifact.input_name, engine.artifact.is_embedding
+    fp32 = engine.fp32_session()
+    refs = [evaluate.first_output(fp32, name, t) for t in tensors]
+    engine._describe("ranking activations")
+    scored = []
+    for tensor_name in activation_tensors(onnx.load_from_string(data)):
+        model = onnx.load_from_string(data)
+        keep_float(model, {tensor_name})
+        sess = evaluate.session(model.SerializeToString())
+        error = np.mean([_output_error(r, evaluate.first_output(sess, name, t), embedding) for r, t in zip(refs, tensors)])
+        scored.append((tensor_name, float(error)))
+    return sorted(scored, key=lambda item: item[1])
+
+
+def _float_activation_search(engine, best: Trial, best_data: bytes, aim: float, margin: float,
+                             trials: list) -> AutoResult | None:
+    """Unround the most sensitive activations of the best recipe's model (cheap to try: no refit);
+    the first count that reaches `aim` is quantized properly (fits redone with those numerics)."""
+    import onnx
+
+    ranked = rank_activations(engine, best_data)
+    for count in FLOAT_ACTIVATION_COUNTS:
+        chosen = tuple(name for name, _ in ranked[:count])
+        model = onnx.load_from_string(best_data)
+        keep_float(model, set(chosen))
+        by_runtime = engine.score({"candidate": model.SerializeToString()})["candidate"]
+        recipe = replace(best.recipe, float_activations=chosen, name=f"{best.recipe.name}+float-activations-{count}")
+        reasons = {t: f"activation kept unrounded (weights stay 8-bit): output error {e:.2e} without its rounding "
+                   f"(rank {i + 1} of {len(ranked)})" for i, (t, e) in enumerate(ranked[:count])}
+        trial = Trial(recipe, {rt: a.to_dict() for rt, a in by_runtime.items()},
+                      evaluate.worst_for_tuning(by_runtime, margin), reasons)
+        trials.append(trial)
+        if trial.metric >= aim:
+            final, data = _try(engine, recipe, margin, reasons)
+            trials.append(final)
+            return AutoResult(recipe, data, trials, reasons, [])
+    return None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from calibration.augment import Augmentation
 from calibration.metrics import MARGIN_BANDS
-from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName
+from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName, WeightRounding
 from calibration.storage import WeightStorage
 
 RECIPES = {"default": DEFAULT, "naive": NAIVE, "auto": "auto"}
@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "without VNNI and in onnxruntime 1.17) or int8 (zero point 0, for NPU compilers that want it)")
     quant.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=None,
                        help="7-bit weights (explicit choice only: doubles weight noise)")
+    quant.add_argument("--weight-rounding", choices=[r.value for r in WeightRounding],
+                       help="nearest: each weight to its nearest grid point; gptq: refit each layer on the INT8 "
+                       "model's own inputs and round with the layer's Hessian (slower: one pass per layer)")
     quant.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=None,
                        help="per-channel bias correction on the calibration images (default on)")
     quant.add_argument("--percentile", type=float)
@@ -70,6 +73,7 @@ def _recipe(args):
         "percentile": args.percentile, "histogram_bins": args.histogram_bins,
         "weight_storage": WeightStorage(args.weight_storage) if args.weight_storage else None,
         "reduce_range": args.reduce_range, "bias_correction": args.bias_correction,
+        "weight_rounding": WeightRounding(args.weight_rounding) if args.weight_rounding else None,
         "excluded_nodes": tuple(args.keep_float) if args.keep_float else None}.items() if v is not None}
     if not overrides:
         return base

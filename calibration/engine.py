@@ -10,8 +10,10 @@ from calibration import evaluate
 from calibration.quantize import Stamp, collect_ranges, finalize, output_tail_nodes, run_quantizer
 from calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
 from calibration.bias_correction import correct_biases
+from calibration.float_activations import keep_float
 from calibration.input_grid import align_input_grid
-from calibration.recipes import Recipe
+from calibration.recipes import Recipe, WeightRounding
+from calibration.rounding import round_weights
 from calibration.storage import store_weights
 
 TUNING_SAMPLES = 48  # calibration samples the automatic mode scores candidates on
@@ -32,6 +34,7 @@ class Engine:
     calibration_sha256: str = ""
     bias_info: dict = field(default_factory=dict)
     input_grid: dict = field(default_factory=dict)
+    rounding_info: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.tail = output_tail_nodes(self.fp32_model)
@@ -65,10 +68,18 @@ class Engine:
         float_nodes = tuple(sorted(set(recipe.excluded_nodes) | (set(self.tail) if recipe.keep_output_tail_float else set())))
         stamp = Stamp(self.calibration_sha256, self.images.decoded_count * (1 + self.images.augmentation.copies), float_nodes)
         qmodel = finalize(onnx.load(str(out)), self.fp32_model, recipe, stamp)
+        if recipe.float_activations:  # before the fits below: they fit the numerics that will run
+            keep_float(qmodel, set(recipe.float_activations))
         if recipe.align_input_grid:
             norm = self.artifact.normalization
             self.input_grid = align_input_grid(qmodel, self.artifact.input_name, norm.means, norm.vars)
         store_weights(qmodel, recipe.weight_storage)  # before bias correction: fit the numerics that run
+        if recipe.weight_rounding is WeightRounding.GPTQ:
+            self._describe(f"rounding weights ({recipe.name})")
+            self.rounding_info = round_weights(
+                qmodel, self.fp32_model, lambda: itertools.islice(nx_tensors(self.images, self.artifact),
+                                                                  recipe.bias_correction_samples),
+                self.artifact.input_name, lambda data: evaluate.session(data, threads=1))
         if recipe.bias_correction:
             self._describe(f"bias correction ({recipe.name})")
             self.bias_info = correct_biases(

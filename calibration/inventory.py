@@ -24,10 +24,11 @@ def _weight_input(node, producer: dict, inits: dict):
 
 
 def inventory(model) -> dict:
-    """Counts over the Conv/Gemm/MatMul nodes that have a constant weight."""
+    """Counts over the Conv/Gemm/MatMul nodes that have a constant weight. A node with 8-bit weights
+    whose input is not dequantized from 8 bits (an activation kept float) needs a 16-bit or host path."""
     inits = {t.name: t for t in model.graph.initializer}
     producer = {o: n for n in model.graph.node for o in n.output}
-    quantized, float_nodes, float_bytes, int8_bytes = [], [], 0, 0
+    quantized, float_nodes, float_bytes, int8_bytes, float_inputs = [], [], 0, 0, []
     for node in model.graph.node:
         if node.op_type not in COMPUTE_OPS:
             continue
@@ -40,9 +41,14 @@ def inventory(model) -> dict:
         if is_quantized and _BYTES.get(tensor.data_type) == 1:
             quantized.append(node.name)
             int8_bytes += size
+            source = producer.get(node.input[0])
+            if source is None or source.op_type != "DequantizeLinear":  # an 8-bit layer fed a float tensor
+                float_inputs.append(node.name)
         else:
             float_nodes.append(node.name)
             float_bytes += size
     return {"compute_nodes": len(quantized) + len(float_nodes), "compute_nodes_int8": len(quantized),
             "compute_nodes_float": sorted(float_nodes), "weight_bytes_int8": int8_bytes,
+            "compute_nodes_int8_input": len(quantized) - len(float_inputs),
+            "compute_nodes_float_input": sorted(float_inputs),
             "weight_bytes_float": float_bytes}

@@ -40,14 +40,18 @@ def format_summary(report: dict, paths: ArtifactPaths) -> str:
     ours, naive = report[metric], report.get("naive", {}).get(metric)
     q = report["quantized"]
     lines = [
-        f"int8       {q['compute_nodes_int8']}/{q['compute_nodes']} Conv/Gemm/MatMul with 8-bit weights, "
+        f"int8       {q['compute_nodes_int8']}/{q['compute_nodes']} Conv/Gemm/MatMul with 8-bit weights "
+        f"({q.get('compute_nodes_int8_input', q['compute_nodes_int8'])} with 8-bit inputs), "
         f"{q['weight_bytes_float']:,} weight bytes left float -> {paths.onnx} "
         f"({report['size']['int8_bytes'] / 1e6:.1f} MB, size ratio {report['size_ratio']:.3f})",
         f"recipe     {report['recipe']['name']} ({report['recipe']['method']}, per-channel={report['recipe']['per_channel']},"
         f" act {report['recipe']['activation_type']}, weights {report['recipe']['weight_type']} stored "
-        f"{report['recipe']['weight_storage']}, bias correction {report['recipe']['bias_correction']})",
+        f"{report['recipe']['weight_storage']}, rounding {report['recipe'].get('weight_rounding', 'nearest')}, "
+        f"bias correction {report['recipe']['bias_correction']})",
         f"float      {len(report['float_nodes'])} node(s) kept in float: "
-        + ", ".join(sorted(report['float_nodes'])[:4]) + (" ..." if len(report['float_nodes']) > 4 else ""),
+        + ", ".join(sorted(report['float_nodes'])[:4]) + (" ..." if len(report['float_nodes']) > 4 else "")
+        + (f"; {len(report['recipe']['float_activations'])} activation tensor(s) unrounded, weights 8-bit"
+           if report["recipe"].get("float_activations") else ""),
         f"accuracy   {metric} {ours:.4f} on {report['evaluation']['images']['source']} "
         f"({report['evaluation']['samples']} samples)" + (f"; naive recipe {naive:.4f}" if naive is not None else ""),
         *_margin_lines(report),
