@@ -101,27 +101,29 @@ def worst_for_tuning(by_runtime: dict[str, Agreement], margin: float = 0.0) -> f
     return min(scores)
 
 
-def median_latency_ms(model: bytes | str, input_name: str, tensor: np.ndarray, runs: int = 20,
-                      warmup: int = 5) -> float:
-    """Median wall time of single-threaded onnxruntime CPU runs after warm-up."""
-    sess = session(model, threads=1)
-    for _ in range(warmup):
-        sess.run(None, {input_name: tensor})
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        sess.run(None, {input_name: tensor})
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+def interleaved_latency_ms(models: list[bytes | str], input_name: str, tensor: np.ndarray, runs: int = 20,
+                           warmup: int = 5) -> list[float]:
+    """Median wall time of single-threaded onnxruntime CPU runs of each model, after warm-up, the
+    models taking turns run by run: a busy spell on the machine slows all of them alike, so the
+    ratio holds where two back-to-back medians would not."""
+    sessions = [session(model, threads=1) for model in models]
+    times: list[list[float]] = [[] for _ in sessions]
+    for index in range(warmup + runs):
+        for sess, spent in zip(sessions, times):
+            start = time.perf_counter()
+            sess.run(None, {input_name: tensor})
+            if index >= warmup:
+                spent.append((time.perf_counter() - start) * 1000.0)
+    return [statistics.median(spent) for spent in times]
 
 
 def speed_and_size(fp32_bytes: bytes, int8_bytes: bytes, input_name: str, tensor: np.ndarray,
                    runs: int = 20) -> dict:
-    fp32_ms = median_latency_ms(fp32_bytes, input_name, tensor, runs)
-    int8_ms = median_latency_ms(int8_bytes, input_name, tensor, runs)
+    fp32_ms, int8_ms = interleaved_latency_ms([fp32_bytes, int8_bytes], input_name, tensor, runs)
     return {"fp32_bytes": len(fp32_bytes), "int8_bytes": len(int8_bytes),
             "size_ratio": round(len(int8_bytes) / len(fp32_bytes), 4),
             "fp32_latency_ms": round(fp32_ms, 3), "int8_latency_ms": round(int8_ms, 3),
             "latency_ratio": round(int8_ms / fp32_ms, 3), "latency_runs": runs,
-            "latency_note": "onnxruntime CPU, 1 thread, median after warm-up; ratio > 1 means INT8 is slower "
+            "latency_note": "onnxruntime CPU, 1 thread, FP32 and INT8 runs interleaved, medians after warm-up; "
+            "ratio > 1 means INT8 is slower "
             "(x86 without VNNI has no fast int8 dot product)"}
