@@ -71,3 +71,19 @@ def tiny_clip_config() -> dict:
             "vision_config": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                               "intermediate_size": 64, "image_size": 32, "patch_size": 16},
             "projection_dim": 16}
+
+
+@pytest.fixture(scope="session")
+def int8_artifact(lite0_artifact, photos, tmp_path_factory) -> Path:
+    """The lite0 artifact through calibration's public API, default recipe, on three real photos: one
+    calibration shared by the preflight and reference-runtime tests."""
+    from PIL import Image
+
+    from calibration import Augmentation, calibrate
+
+    folder = tmp_path_factory.mktemp("npu_calib")
+    for name in list(photos)[:3]:
+        Image.fromarray(photos[name]).save(folder / f"{name}.jpg")
+    result = calibrate(lite0_artifact, folder, output_dir=tmp_path_factory.mktemp("npu_int8"), progress=False,
+                       compare_naive=False, augmentation=Augmentation(copies=0))
+    return result.onnx_path

@@ -106,10 +106,12 @@ def test_real_weights_every_layer_int8_and_naive_side_by_side(default_result):
         assert len(run["by_margin"]) == 4 and 0 <= run["kl_mean"] < 0.05
     sqnr = [row["output_sqnr_db"] for row in report["per_layer_sqnr"]]
     assert len(sqnr) == 50 and sum(v is not None for v in sqnr) >= 45 and report["bias_correction"]["layers"] == 50
+    # GPTQ rounded every layer's weights (on the INT8 model's own inputs) before bias correction.
+    assert report["recipe"]["weight_rounding"] == "gptq" and report["weight_rounding"]["layers"] == 50
     # The input is quantized on the device's pixel grid: 1/127.5 per level, zero point 128, exact.
     assert report["input_grid"]["aligned"] is True and report["input_grid"]["zero_point"] == 128
     summary = default_result.summary().splitlines()[0]
-    assert "50/50" in summary and " 0 weight bytes left float" in summary
+    assert "50/50" in summary and "(50 with 8-bit inputs)" in summary and " 0 weight bytes left float" in summary
     assert json.loads(default_result.report_path.read_text())["top1_agreement"] == report["top1_agreement"]
 
 
@@ -452,49 +454,45 @@ def test_unrounded_activations_keep_the_clip_and_every_weight_8bit(default_resul
     assert kl["unrounded"] < kl["int8"]
 
 
-def test_auto_spends_unrounded_activations_before_float_weights(nearest_int8):
-    """When the base recipe misses the aim, the first candidates keep every weight 8-bit and unround
-    the activations ranked most costly; the chosen recipe is re-fitted with those numerics."""
+def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int8, monkeypatch):
+    """With an aim no candidate can reach, the automatic mode tries, in order: the base recipe, the
+    unrounded-activation candidates (most costly activations first; every weight 8-bit), then float
+    regions, cheapest weight bytes first (scored with nearest rounding). With an aim the first
+    activation candidate reaches, that recipe is re-fitted with those numerics and stamped."""
     import onnx
 
-    from calibration.auto import FLOAT_ACTIVATION_COUNTS, Trial, _float_activation_search, rank_activations
+    from calibration import auto
     from calibration.inventory import inventory
 
     engine, base, data = nearest_int8
-    ranked = rank_activations(engine, data)
-    assert len(ranked) > 50 and [e for _, e in ranked] == sorted(e for _, e in ranked)
-    trials = []
-    found = _float_activation_search(engine, Trial(base, {}, 0.0), data, aim=0.0, margin=0.0, trials=trials)
-    assert found is not None and found.recipe.float_activations == (ranked[0][0],)
-    assert len(found.recipe.float_activations) == FLOAT_ACTIVATION_COUNTS[0] and len(trials) == 2
-    model = onnx.load_from_string(found.model)
-    counts = inventory(model)
-    assert counts["compute_nodes_int8"] == 50 and counts["weight_bytes_float"] == 0
-    quantized = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
-    assert ranked[0][0] not in quantized and ranked[1][0] in quantized
-    settings = next(e.value for e in onnx.load_from_string(found.model).metadata_props if e.key == "nxport.int8")
-    assert ranked[0][0] in settings and "activation kept unrounded" in next(iter(found.reasons.values()))
-
-
-def test_auto_search_order_when_nothing_reaches_the_aim(nearest_int8, monkeypatch):
-    """With an aim no candidate can reach, the automatic mode tries, in order: the base recipe, the
-    unrounded-activation candidates (0 weight bytes float), then float regions (scored with nearest
-    rounding, the best one re-quantized with the base recipe); it returns the best it measured."""
-    from calibration import auto
-
-    engine, base, _ = nearest_int8
-    monkeypatch.setattr(auto, "AUTO_BASES", (replace(base, bias_correction=True),))
+    rankings, rank = [], auto.rank_activations
+    monkeypatch.setattr(auto, "rank_activations", lambda *a: rankings.append(rank(*a)) or rankings[-1])
+    monkeypatch.setattr(auto, "AUTO_BASES", (base,))
     monkeypatch.setattr(auto, "FLOAT_ACTIVATION_COUNTS", (1, 2))
     monkeypatch.setattr(auto, "SENSITIVE_COUNTS", (2,))
     monkeypatch.setattr(auto, "REGIONS", ((0.1, 0.0),))
     monkeypatch.setattr(auto, "tuning_target", lambda target: 2.0)
     result = auto.auto_calibrate(engine, target=0.99, margin=0.0)
-    names = [t.recipe.name for t in result.trials]
     print("\ntrials", [(t.recipe.name, round(t.metric, 3)) for t in result.trials])
+    names = [t.recipe.name for t in result.trials]
     assert names[:3] == ["default", "default+float-activations-1", "default+float-activations-2"]
-    regions = names[3:5]
-    assert sorted(regions) == ["default+first-10pct-last-0pct", "default+sensitive-2"]
-    # Cheapest weight bytes first: two sensitive layers vs the first 10% of the layers.
+    assert sorted(names[3:5]) == ["default+first-10pct-last-0pct", "default+sensitive-2"]
     sizes = [auto.float_weight_bytes(engine.fp32_model, set(t.recipe.excluded_nodes)) for t in result.trials[3:5]]
-    assert sizes == sorted(sizes)
-    assert result.recipe.name in names and 0.0 <= max(t.metric for t in result.trials) <= 1.0
+    assert sizes == sorted(sizes) and 0.0 <= max(t.metric for t in result.trials) <= 1.0
+    ranked = rankings[0]
+    assert len(ranked) > 50 and [e for _, e in ranked] == sorted(e for _, e in ranked)
+    assert result.trials[1].recipe.float_activations == (ranked[0][0],)
+    assert "activation kept unrounded" in next(iter(result.trials[1].reasons.values()))
+
+    trials = []
+    found = auto._float_activation_search(engine, auto.Trial(base, {}, 0.0), data, aim=0.0, margin=0.0,
+                                          trials=trials)
+    ranked = rankings[-1]
+    assert found is not None and found.recipe.float_activations == (ranked[0][0],) and len(trials) == 2
+    model = onnx.load_from_string(found.model)
+    counts = inventory(model)
+    assert counts["compute_nodes_int8"] == 50 and counts["weight_bytes_float"] == 0
+    quantized = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    assert ranked[0][0] not in quantized and ranked[1][0] in quantized
+    settings = next(e.value for e in model.metadata_props if e.key == "nxport.int8")
+    assert ranked[0][0] in settings

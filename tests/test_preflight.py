@@ -32,21 +32,6 @@ RUNS, HOST, FAILS, UNKNOWN = Verdict.RUNS_FULLY, Verdict.HOST_PARTITIONS, Verdic
 
 
 @pytest.fixture(scope="session")
-def int8_artifact(lite0_artifact, photos, tmp_path_factory) -> Path:
-    """The lite0 artifact through calibration's public API on three real photos (uint8 activations, asymmetric)."""
-    from PIL import Image
-
-    from calibration import Augmentation, calibrate
-
-    folder = tmp_path_factory.mktemp("npu_calib")
-    for name in list(photos)[:3]:
-        Image.fromarray(photos[name]).save(folder / f"{name}.jpg")
-    result = calibrate(lite0_artifact, folder, output_dir=tmp_path_factory.mktemp("npu_int8"), progress=False,
-                       compare_naive=False, augmentation=Augmentation(copies=0))
-    return result.onnx_path
-
-
-@pytest.fixture(scope="session")
 def vit_artifact(tmp_path_factory) -> Path:
     """A one-block ViT-Tiny through the exporter's own export + onnxsim path (random init)."""
     import timm
