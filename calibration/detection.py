@@ -268,7 +268,8 @@ def run_cli(args) -> int:
     from core.errors import ConfigError
 
     recipe_options = ("method", "per_channel", "symmetric_activations", "activation_type", "weight_type",
-                      "percentile", "histogram_bins", "keep_float", "target")
+                      "percentile", "histogram_bins", "keep_float", "target", "weight_storage", "reduce_range",
+                      "bias_correction", "weight_rounding")
     given = [f"--{o.replace('_', '-')}" for o in recipe_options if getattr(args, o, None) is not None]
     if given or getattr(args, "recipe", "auto") != "auto" or getattr(args, "augment", 0):
         raise ConfigError(f"{', '.join(given) or '--recipe/--augment'} do not apply to a detector: its network is "

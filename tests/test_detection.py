@@ -437,3 +437,6 @@ def test_calibrate_detector_quantizes_the_network_and_keeps_the_tail_float(detec
     assert check.conformant and check.runtime["reference"]["ok"], check.format_text()
     assert main(["calibrate", str(detector["onnx"]), "--images", str(tmp_path / "calib"), "--output-dir",
                  str(tmp_path / "out2"), "--recipe", "naive"]) == 2
+    # Classifier-recipe options are refused, not silently ignored.
+    assert main(["calibrate", str(detector["onnx"]), "--images", str(tmp_path / "calib"), "--output-dir",
+                 str(tmp_path / "out2"), "--weight-rounding", "nearest"]) == 2
