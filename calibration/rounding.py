@@ -79,6 +79,8 @@ def _layers(qmodel, fp32_model) -> list[_Layer]:
         attrs = _attrs(node)
         if node.op_type == "Gemm" and (attrs.get("transB", 0) != 1 or attrs.get("transA", 0)):
             continue
+        if node.op_type == "Conv" and not _plain_2d(attrs):
+            continue  # nearest rounding stays: the patch extraction below covers plain 2-D convolutions
         dqs = [producer.get(name) for name in node.input[:3]]
         if any(dq is None or dq.op_type != "DequantizeLinear" for dq in dqs):
             continue
@@ -100,11 +102,17 @@ def _layers(qmodel, fp32_model) -> list[_Layer]:
     return layers
 
 
+def _plain_2d(attrs: dict) -> bool:
+    """A 2-D convolution with explicit pads and no dilation (1-D/3-D, dilated and auto_pad ones are not)."""
+    kernel = attrs.get("kernel_shape")
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    return (kernel is not None and len(kernel) == 2 and all(d == 1 for d in attrs.get("dilations", [1, 1]))
+            and auto_pad in (b"NOTSET", "NOTSET") and len(attrs.get("pads", [0, 0, 0, 0])) == 4)
+
+
 def _patches(x: np.ndarray, node, kernel: tuple[int, int]) -> np.ndarray:
     """One image (C, H, W) -> (C, kh*kw, positions), matching the (Cin, kh, kw) weight layout."""
     attrs = _attrs(node)
-    if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-        raise ValueError("dilated convolutions are not supported")
     kh, kw = kernel
     sh, sw = attrs.get("strides", [1, 1])
     top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])

@@ -496,3 +496,55 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
     assert ranked[0][0] not in quantized and ranked[1][0] in quantized
     settings = next(e.value for e in model.metadata_props if e.key == "nxport.int8")
     assert ranked[0][0] in settings
+
+
+def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photos, tmp_path):
+    """Dilated and auto_pad convolutions are outside GPTQ's patch extraction: they keep nearest
+    rounding (bytes unchanged) instead of failing the calibration; the plain one is re-rounded."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from PIL import Image
+
+    from calibration import evaluate
+    from calibration.rounding import round_weights
+    from calibration.storage import WeightStorage, store_weights
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name) for name, shape in
+             (("w_plain", (8, 3, 3, 3)), ("b_plain", (8,)), ("w_dilated", (8, 8, 3, 3)), ("b_dilated", (8,)),
+              ("w_same", (4, 8, 3, 3)), ("b_same", (4,)))]
+    nodes = [helper.make_node("Conv", ["x", "w_plain", "b_plain"], ["a"], name="plain", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["a_relu"], name="relu"),
+             helper.make_node("Conv", ["a_relu", "w_dilated", "b_dilated"], ["b"], name="dilated", kernel_shape=[3, 3],
+                              dilations=[2, 2], pads=[2, 2, 2, 2]),
+             helper.make_node("Conv", ["b", "w_same", "b_same"], ["y"], name="same", kernel_shape=[3, 3],
+                              auto_pad="SAME_UPPER")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 32, 32])], inits)
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fp32.ir_version = 8
+    tensors = [np.asarray(Image.fromarray(rgb).resize((32, 32)), np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+               for rgb in photos.values()]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(tensors)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {"x": x}
+
+    onnx.save(fp32, str(tmp_path / "fp32.onnx"))
+    quantize_static(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    qmodel = onnx.load(str(tmp_path / "int8.onnx"))
+    store_weights(qmodel, WeightStorage.UINT8_ZP128)
+    before = {t.name: t.SerializeToString() for t in qmodel.graph.initializer}
+    info = round_weights(qmodel, fp32, lambda: iter(tensors), "x", lambda data: evaluate.session(data))
+    after = {t.name: t.SerializeToString() for t in qmodel.graph.initializer}
+    assert info["layers"] == 1
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed and all("plain" in name for name in changed)
+    out = evaluate.session(qmodel.SerializeToString()).run(None, {"x": tensors[0]})[0]
+    assert out.shape == (1, 4, 32, 32) and np.isfinite(out).all()
