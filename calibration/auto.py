@@ -3,7 +3,8 @@
 Candidates are scored on the calibration images (never on the evaluation images, which only the
 final report sees), cheapest first in what they cost on the device:
 1. activations left unrounded, every weight still 8-bit (0 weight bytes float): the tensors whose
-   rounding alone adds the most output error, 1, 2, 4, 8 and 16 of them;
+   rounding alone adds the most output error, 1, 2, 4, 8 and 16 of them, unrounded in the best
+   recipe's model after its fits;
 2. float regions, smallest weight bytes first: the layers that add the most quantization error
    (qdq_loss_debug SQNR drop) with their activations, and the network's first/last layers.
 """
@@ -188,8 +189,9 @@ def rank_activations(engine, data: bytes) -> list[tuple[str, float]]:
 
 def _float_activation_search(engine, best: Trial, best_data: bytes, aim: float, margin: float,
                              trials: list) -> AutoResult | None:
-    """Unround the most sensitive activations of the best recipe's model (cheap to try: no refit);
-    the first count that reaches `aim` is quantized properly (fits redone with those numerics)."""
+    """Unround the most sensitive activations of the best recipe's model (no re-quantization per
+    count). The first count that reaches `aim` is quantized once more from its recipe, which gives
+    the same numbers (Engine.quantize unrounds after the fits) and a stamp that reproduces them."""
     import onnx
 
     ranked = rank_activations(engine, best_data)
@@ -205,7 +207,6 @@ def _float_activation_search(engine, best: Trial, best_data: bytes, aim: float, 
                       evaluate.worst_for_tuning(by_runtime, margin), reasons)
         trials.append(trial)
         if trial.metric >= aim:
-            final, data = _try(engine, recipe, margin, reasons)
-            trials.append(final)
+            data = engine.quantize(recipe)
             return AutoResult(recipe, data, trials, reasons, [])
     return None

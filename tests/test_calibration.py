@@ -458,10 +458,11 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
     """With an aim no candidate can reach, the automatic mode tries, in order: the base recipe, the
     unrounded-activation candidates (most costly activations first; every weight 8-bit), then float
     regions, cheapest weight bytes first (scored with nearest rounding). With an aim the first
-    activation candidate reaches, that recipe is re-fitted with those numerics and stamped."""
+    activation candidate reaches, its recipe is stamped and quantizing it again gives what was scored."""
     import onnx
 
-    from calibration import auto
+    from calibration import auto, evaluate
+    from calibration.float_activations import keep_float
     from calibration.inventory import inventory
 
     engine, base, data = nearest_int8
@@ -488,7 +489,7 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
     found = auto._float_activation_search(engine, auto.Trial(base, {}, 0.0), data, aim=0.0, margin=0.0,
                                           trials=trials)
     ranked = rankings[-1]
-    assert found is not None and found.recipe.float_activations == (ranked[0][0],) and len(trials) == 2
+    assert found is not None and found.recipe.float_activations == (ranked[0][0],) and len(trials) == 1
     model = onnx.load_from_string(found.model)
     counts = inventory(model)
     assert counts["compute_nodes_int8"] == 50 and counts["weight_bytes_float"] == 0
@@ -496,6 +497,15 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
     assert ranked[0][0] not in quantized and ranked[1][0] in quantized
     settings = next(e.value for e in model.metadata_props if e.key == "nxport.int8")
     assert ranked[0][0] in settings
+    scored = onnx.load_from_string(data)
+    keep_float(scored, {ranked[0][0]})
+    x = engine.tuning_tensors()[0]
+    np.testing.assert_array_equal(evaluate.first_output(evaluate.session(found.model), "image-", x),
+                                  evaluate.first_output(evaluate.session(scored.SerializeToString()), "image-", x))
+    from calibration.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="not_a_tensor"):
+        engine.quantize(replace(base, float_activations=("not_a_tensor",)))
 
 
 def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photos, tmp_path):
