@@ -71,7 +71,7 @@ def find_sites(qmodel, fp32_names: set[str]) -> list[Site]:
     return sites
 
 
-def _with_outputs(model, names: list[str]) -> bytes:
+def model_with_outputs(model, names: list[str]) -> bytes:
     import onnx
 
     copy = onnx.ModelProto()
@@ -121,8 +121,8 @@ def correct_biases(qmodel, fp32_model, tensors: Callable[[], Iterable[np.ndarray
     shifts = {}
     for group in groups:
         chosen = [sites[i] for i in group]
-        fp32 = session_factory(_with_outputs(fp32_model, [s.fp32_tensor for s in chosen]))
-        int8 = session_factory(_with_outputs(qmodel, [s.int8_tensor for s in chosen]))
+        fp32 = session_factory(model_with_outputs(fp32_model, [s.fp32_tensor for s in chosen]))
+        int8 = session_factory(model_with_outputs(qmodel, [s.int8_tensor for s in chosen]))
         sums = [None] * len(chosen)
         for x in tensors():
             feed = {input_name: x}

@@ -6,8 +6,8 @@ collects the layer's input as the INT8 model computes it (earlier layers already
 already quantized), forms the Hessian H = X X^T of the layer's least-squares output error, and rounds
 the FP32 weights one input column at a time, pushing each column's rounding error onto the columns
 not yet rounded through the inverse Hessian. A row of ones in X lets the float bias take the part of
-the error that is constant. The grid stays the recipe's: symmetric 8-bit, one scale per output
-channel (max |w| / 127). Depthwise convolutions are solved per channel (one small Hessian each);
+the error that is constant. The grid stays the recipe's: symmetric, one scale per output channel
+(max |w| / q), q read from the nearest-rounded weights (127 for 8-bit, 63 with --reduce-range). Depthwise convolutions are solved per channel (one small Hessian each);
 other convolutions and Gemm share one Hessian per layer. Images stream one at a time: memory is one
 image's patches and the Hessians. Measured on lite0 (benchmarks/INT8_RECIPES.md): with bias
 correction after it, mean KL on held-out tuning folds 0.0074 -> 0.0052.
@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.bias_correction import _with_outputs
+from calibration.bias_correction import model_with_outputs
 
-GRID_MAX = 127  # symmetric 8-bit weights
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,7 @@ class _Layer:
     zero_point: np.ndarray
     scale_shape: tuple
     groups: int
+    grid_max: int  # largest |k| of the recipe's grid (127 for 8-bit weights)
 
     @property
     def is_gemm(self) -> bool:
@@ -97,8 +97,9 @@ def _layers(qmodel, fp32_model) -> list[_Layer]:
             continue
         # The bias as the INT8 model holds it: the input-grid alignment may have shifted it.
         bias = _array(inits, b_dq.input[0]).astype(np.float64) * _array(inits, b_dq.input[1]).astype(np.float64)
+        grid_max = max(1, int(np.abs(k - zero.astype(np.float64).reshape((-1,) + (1,) * (k.ndim - 1))).max()))
         layers.append(_Layer(node, w_dq, b_dq, float(_array(inits, x_dq.input[1])), weights, bias, zero,
-                             scale.shape, 1 if node.op_type == "Gemm" else int(attrs.get("group", 1))))
+                             scale.shape, 1 if node.op_type == "Gemm" else int(attrs.get("group", 1)), grid_max))
     return layers
 
 
@@ -145,13 +146,14 @@ def _round(layer: _Layer, hessian: np.ndarray, damping: float):
     dim = w.shape[-1]
     ridge = damping * np.mean(np.diagonal(hessian, axis1=1, axis2=2), axis=1) + 1e-9
     damped = hessian + ridge[:, None, None] * np.eye(dim)
-    scale = np.maximum(np.abs(w[:, :, :-1]).max(axis=2) / GRID_MAX, 1e-12)  # (groups, rows)
+    top = layer.grid_max
+    scale = np.maximum(np.abs(w[:, :, :-1]).max(axis=2) / top, 1e-12)  # (groups, rows)
     # Upper Cholesky factor U of the inverse Hessian (H^-1 = U^T U): row i spreads column i's error onward.
     upper = np.linalg.cholesky(np.linalg.inv(damped)).transpose(0, 2, 1)
     grid = np.empty_like(w[:, :, :-1])
     for i in range(dim - 1):  # the last column (bias) is never rounded: it takes the remainder
         column = w[:, :, i]
-        grid[:, :, i] = np.clip(np.rint(column / scale), -GRID_MAX, GRID_MAX)
+        grid[:, :, i] = np.clip(np.rint(column / scale), -top, top)
         error = (column - grid[:, :, i] * scale) / upper[:, i, i][:, None]
         w[:, :, i + 1:] -= error[:, :, None] * upper[:, i, i + 1:][:, None, :]
     return grid.reshape(layer.weights.shape), scale.reshape(-1), w[:, :, -1].reshape(-1)
@@ -180,7 +182,7 @@ def round_weights(qmodel, fp32_model, tensors: Callable[[], Iterable[np.ndarray]
     builds the session whose numerics the INT8 model runs with."""
     layers = _layers(qmodel, fp32_model)
     for layer in layers:
-        int8 = session_factory(_with_outputs(qmodel, [layer.node.input[0]]))
+        int8 = session_factory(model_with_outputs(qmodel, [layer.node.input[0]]))
         hessian = _hessians(layer, (int8.run(None, {input_name: x})[0] for x in tensors()))
         _write(qmodel, layer, *_round(layer, hessian, config.damping))
     return {"layers": len(layers), "damping": config.damping}

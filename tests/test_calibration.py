@@ -381,9 +381,9 @@ def test_gptq_rounding_beats_nearest_on_each_layers_own_inputs(nearest_int8):
     import onnx
 
     from calibration import evaluate
-    from calibration.bias_correction import _with_outputs
+    from calibration.bias_correction import model_with_outputs
     from calibration.reader import nx_tensors
-    from calibration.rounding import GRID_MAX, _hessians, _layers, _round
+    from calibration.rounding import _hessians, _layers, _round
 
     engine, _, data = nearest_int8
     artifact, qmodel = engine.artifact, onnx.load_from_string(data)
@@ -394,13 +394,14 @@ def test_gptq_rounding_beats_nearest_on_each_layers_own_inputs(nearest_int8):
     tensors = list(itertools.islice(nx_tensors(engine.images, artifact), 6))
     for name in picked:
         layer = layers[name]
-        sess = evaluate.session(_with_outputs(qmodel, [layer.node.input[0]]))
+        sess = evaluate.session(model_with_outputs(qmodel, [layer.node.input[0]]))
         hessian = _hessians(layer, (sess.run(None, {"image-": x})[0] for x in tensors))
         grid, scale, _ = _round(layer, hessian, damping=0.01)
         g, rows = layer.groups, layer.weights.shape[0] // layer.groups
         w = layer.weights.reshape(g, rows, -1)
-        nearest = np.clip(np.rint(w / scale.reshape(g, rows, 1)), -GRID_MAX, GRID_MAX)
-        assert np.abs(grid).max() <= GRID_MAX and np.all(grid == np.rint(grid))
+        assert layer.grid_max == 127  # read from the 8-bit grid the quantizer wrote
+        nearest = np.clip(np.rint(w / scale.reshape(g, rows, 1)), -127, 127)
+        assert np.abs(grid).max() <= 127 and np.all(grid == np.rint(grid))
         # The bias absorbs the constant part of the error: compare the weight part, bias row dropped.
         h = hessian[:, :-1, :-1]
 
@@ -510,7 +511,8 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
 
 def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photos, tmp_path):
     """Dilated and auto_pad convolutions are outside GPTQ's patch extraction: they keep nearest
-    rounding (bytes unchanged) instead of failing the calibration; the plain one is re-rounded."""
+    rounding (bytes unchanged) instead of failing the calibration; the plain one is re-rounded, on
+    the grid it was given (7-bit here)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -547,7 +549,8 @@ def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photo
 
     onnx.save(fp32, str(tmp_path / "fp32.onnx"))
     quantize_static(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    reduce_range=True)  # 7-bit weights: GPTQ must keep the grid it was given
     qmodel = onnx.load(str(tmp_path / "int8.onnx"))
     store_weights(qmodel, WeightStorage.UINT8_ZP128)
     before = {t.name: t.SerializeToString() for t in qmodel.graph.initializer}
@@ -556,5 +559,8 @@ def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photo
     assert info["layers"] == 1
     changed = {name for name in before if before[name] != after[name]}
     assert changed and all("plain" in name for name in changed)
+    weights = {t.name: onnx.numpy_helper.to_array(t).astype(int) - 128 for t in qmodel.graph.initializer
+               if t.name.startswith("w_plain") and not t.name.endswith("_zp128") and t.data_type == TensorProto.UINT8}
+    assert weights and all(0 < np.abs(k).max() <= 64 for k in weights.values())
     out = evaluate.session(qmodel.SerializeToString()).run(None, {"x": tensors[0]})[0]
     assert out.shape == (1, 4, 32, 32) and np.isfinite(out).all()
