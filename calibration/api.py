@@ -18,7 +18,7 @@ from calibration.inventory import COMPUTE_OPS, inventory
 from calibration.metrics import MARGIN_BANDS
 from calibration.quantize import INT8_METADATA_KEY
 from calibration.reader import ImageSet, nx_tensors
-from calibration.recipes import DEFAULT, NAIVE, Recipe
+from calibration.recipes import DEFAULT, NAIVE, Recipe, WeightRounding
 from calibration.report import format_summary, headline, int8_paths, to_json
 from calibration.sensitivity import compute_sqnr, rank_layers, tensor_sqnr
 from core.atomic import atomic_path, prepare_output_dir, refuse_existing
@@ -161,7 +161,7 @@ def _measure(engine: Engine, recipe: Recipe, data: bytes, evalset, target_and_ma
         "size_ratio": speed["size_ratio"], "latency_ratio": speed["latency_ratio"], "size": speed,
         "quantized": quantized, "by_margin": _worst_by_margin(evaluation["int8"]),
         "bias_correction": engine.bias_info if recipe.bias_correction else None,
-        "weight_rounding": engine.rounding_info if recipe.weight_rounding.value != "nearest" else None,
+        "weight_rounding": engine.rounding_info if recipe.weight_rounding is WeightRounding.GPTQ else None,
         "input_grid": engine.input_grid if recipe.align_input_grid else None,
         "recipe": recipe.to_dict(), "float_nodes": settings["float_nodes"],
         "float_reasons": (auto_info or {}).get("float_reasons", {}),

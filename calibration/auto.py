@@ -17,7 +17,7 @@ import numpy as np
 
 from calibration import evaluate
 from calibration.float_activations import activation_tensors, keep_float
-from calibration.metrics import as_probabilities
+from calibration.metrics import as_probabilities, cosine, kl_divergence
 from calibration.recipes import AUTO_BASES, Recipe, WeightRounding
 from calibration.sensitivity import LayerError, layer_errors
 
@@ -162,9 +162,8 @@ def _rank(engine, data: bytes) -> list[LayerError]:
 
 def _output_error(ref: np.ndarray, got: np.ndarray, embedding: bool) -> float:
     if embedding:
-        return 1.0 - float(ref @ got) / (float(np.linalg.norm(ref) * np.linalg.norm(got)) or 1e-12)
-    p, q = as_probabilities(ref), as_probabilities(got)
-    return float(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12))))
+        return 1.0 - cosine(ref, got)
+    return kl_divergence(as_probabilities(ref), as_probabilities(got))
 
 
 def rank_activations(engine, data: bytes) -> list[tuple[str, float]]:
@@ -174,8 +173,7 @@ def rank_activations(engine, data: bytes) -> list[tuple[str, float]]:
 
     tensors = engine.tuning_tensors()[:ACTIVATION_RANK_SAMPLES]
     name, embedding = engine.artifact.input_name, engine.artifact.is_embedding
-    fp32 = engine.fp32_session()
-    refs = [evaluate.first_output(fp32, name, t) for t in tensors]
+    refs = engine.tuning_references()[:ACTIVATION_RANK_SAMPLES]
     engine._describe("ranking activations")
     scored = []
     for tensor_name in activation_tensors(onnx.load_from_string(data)):

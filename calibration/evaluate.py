@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.metrics import ClassifierStats
+from calibration.metrics import ClassifierStats, cosine
 
 RUNTIMES = ("ort_cpu", "simulated")
 
@@ -42,8 +42,7 @@ class Agreement:
 
     def add(self, ref: np.ndarray, got: np.ndarray) -> None:
         if self.embedding:
-            denom = float(np.linalg.norm(ref) * np.linalg.norm(got)) or 1e-12
-            self.cosine.append(float(ref @ got) / denom)
+            self.cosine.append(cosine(ref, got))
             return
         self.top1.append(int(ref.argmax()) == int(got.argmax()))
         self.stats.add(ref, got)

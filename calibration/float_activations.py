@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from calibration.quantize import drop_dead_nodes
+from calibration.storage import drop_unused_initializers
+
 
 def activation_tensors(qmodel) -> list[str]:
     """Tensors quantized by a QuantizeLinear whose input is computed (not an initializer), in graph order."""
@@ -45,16 +48,6 @@ def keep_float(qmodel, tensors: set[str]) -> int:
         replaced += 1
     del qmodel.graph.node[:]
     qmodel.graph.node.extend(nodes)
-    _drop_unused_quantizers(qmodel)
+    drop_dead_nodes(qmodel)  # the QuantizeLinear nodes nothing reads any more
+    drop_unused_initializers(qmodel)
     return replaced
-
-
-def _drop_unused_quantizers(qmodel) -> None:
-    used = {i for n in qmodel.graph.node for i in n.input} | {o.name for o in qmodel.graph.output}
-    keep = [n for n in qmodel.graph.node if n.op_type != "QuantizeLinear" or n.output[0] in used]
-    del qmodel.graph.node[:]
-    qmodel.graph.node.extend(keep)
-    names = {i for n in keep for i in n.input}
-    initializers = [t for t in qmodel.graph.initializer if t.name in names]
-    del qmodel.graph.initializer[:]
-    qmodel.graph.initializer.extend(initializers)

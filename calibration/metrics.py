@@ -56,6 +56,15 @@ class Band:
                 "top1_agreement": round(rate, 6), "ci95": [round(low, 4), round(high, 4)]}
 
 
+def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p || q) of two probability vectors (zeros floored at 1e-12)."""
+    return float(np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(q, 1e-12)))))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) or 1e-12)
+
+
 @dataclass
 class ClassifierStats:
     """Running FP32-vs-INT8 statistics for one INT8 model on one runtime."""
@@ -75,7 +84,7 @@ class ClassifierStats:
                 band.agree += agree
         k = min(5, p.size)
         self.top5_sum += len(set(np.argsort(-p)[:k]) & set(np.argsort(-q)[:k])) / k
-        kl = float(np.sum(p * (np.log(np.maximum(p, 1e-12)) - np.log(np.maximum(q, 1e-12)))))
+        kl = kl_divergence(p, q)
         self.kl_sum += kl
         self.kl_max = max(self.kl_max, kl)
         self.count += 1

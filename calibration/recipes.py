@@ -49,7 +49,8 @@ class Recipe:
     bias_correction: bool = True
     # Input quantized on the device's own pixel grid (q = p exactly; calibration/input_grid.py).
     align_input_grid: bool = True
-    bias_correction_samples: int = 32
+    # Calibration samples the fits (GPTQ rounding, bias correction) are made on; decoded once.
+    fit_samples: int = 32
     histogram_bins: int = 2048  # Entropy/Percentile; ORT's Entropy default (128) makes it equal MinMax
     keep_output_tail_float: bool = True  # Softmax / L2 normalization and the ops after the last Conv/Gemm
     excluded_nodes: tuple[str, ...] = field(default_factory=tuple)

@@ -76,9 +76,9 @@ def default_result(lite0_artifact, calib_dir, eval_dir, tmp_path_factory):
     here: one calibration."""
     from calibration import DEFAULT, Augmentation, calibrate
 
-    # Bias correction on 16 of the 48 samples keeps the test quick; the CLI default is 32.
+    # The fits (GPTQ, bias correction) on 16 of the 48 samples keep the test quick; the default is 32.
     return calibrate(lite0_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path_factory.mktemp("int8"),
-                     recipe=replace(DEFAULT, bias_correction_samples=16), target=0.97,
+                     recipe=replace(DEFAULT, fit_samples=16), target=0.97,
                      augmentation=Augmentation(copies=1), progress=False)
 
 
@@ -370,7 +370,7 @@ def nearest_int8(lite0_artifact, calib_dir, tmp_path_factory):
 
     artifact, fp32 = read_artifact(lite0_artifact)
     engine = Engine(artifact, fp32, ImageSet.from_folder(calib_dir, max_images=6), tmp_path_factory.mktemp("nearest"))
-    recipe = replace(DEFAULT, weight_rounding=WeightRounding.NEAREST, bias_correction=False, bias_correction_samples=6)
+    recipe = replace(DEFAULT, weight_rounding=WeightRounding.NEAREST, bias_correction=False, fit_samples=6)
     return engine, recipe, engine.quantize(recipe)
 
 
