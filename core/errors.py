@@ -101,6 +101,10 @@ class ExportError(NxportError):
     """torch.onnx.export or a post-export assertion (opset, IR, single file) failed."""
 
 
+class EagerForwardError(ExportError):
+    """The model fails in PyTorch itself, before any ONNX export: no opset or exporter setting fixes that."""
+
+
 class ParityError(NxportError):
     """The artifact's outputs differ from PyTorch beyond the tolerance."""
 

@@ -117,7 +117,8 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
         "task": "detection", "tool": f"nxport {__version__}", "source": net.source,
         "weights": net.source.get("weights") or {"source": "local", "file": config.weights.name,
                                                  "sha256": sha256_of(config.weights)},
-        "preprocessing": {"input_size": [net.height, net.width], "means_0_255": list(norm.means),
+        "preprocessing": {"input_size": [net.height, net.width], "input_size_source": net.size_source,
+                          "means_0_255": list(norm.means),
                           "vars_0_255": list(norm.vars), "channels": "RGB",
                           "device_resize": "stretch to input size (Nx); Ultralytics / HF processors letterbox "
                                            "or keep the aspect ratio instead"},

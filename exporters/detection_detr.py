@@ -13,7 +13,8 @@ from pathlib import Path
 from exporters.config import IMAGENET_MEAN, IMAGENET_STD
 from exporters.detection_config import HeadLayout
 from exporters.detection_head import INPUT_NAME, DetectorNetwork
-from core.errors import ConfigError, DetectorHeadError, WeightsError
+from core.console import info
+from core.errors import ConfigError, DetectorHeadError, EagerForwardError, WeightsError
 
 SOFTMAX_DETR_TYPES = ("yolos", "detr")  # logits with a trailing no-object class, softmax post-processing
 RAW_NAME = "raw_head"
@@ -69,13 +70,51 @@ def _raw_head(model):
     return RawHead(model).eval()
 
 
-def _input_size(config, hf_config) -> tuple[int, int]:
+def _input_size(config, hf_config) -> tuple[tuple[int, int], str]:
+    """-> ((H, W), where it came from, for the report)."""
     if config.input_size is not None:
-        return config.input_size
+        return config.input_size, "--input-size"
     size = getattr(hf_config, "image_size", None)
     if isinstance(size, (list, tuple)) and len(size) == 2:
-        return int(size[0]), int(size[1])
+        return (int(size[0]), int(size[1])), "config image_size"
     raise ConfigError(f"{config.model} has no fixed image_size in its config", fix="pass --input-size H W")
+
+
+def fit_mid_position_table(model, name: str) -> dict | None:
+    """transformers sizes YOLOS' mid-layer position table with floor(H * W / p^2) patches but reads it as
+    an (H // p) x (W // p) grid. With an image_size that is not a multiple of the patch size (yolos-tiny's
+    [800, 1333]: 4165 vs 50 x 83 = 4150) the two differ, and the model fails in PyTorch itself at every
+    input size. Such a table can never have run a forward pass, let alone been trained, so the grid's
+    rows are kept and the surplus dropped; the report says so. -> what was changed, or None."""
+    import torch
+
+    interpolation = getattr(getattr(getattr(model, "vit", None), "encoder", None), "interpolation", None)
+    table = getattr(interpolation, "mid_position_embeddings", None)
+    if table is None:
+        return None
+    cfg = model.config
+    (height, width), patch, tokens = cfg.image_size, cfg.patch_size, cfg.num_detection_tokens
+    grid = (height // patch) * (width // patch)
+    patches = table.shape[2] - 1 - tokens
+    if patches == grid:
+        return None
+    if patches != height * width // patch ** 2:
+        raise EagerForwardError(
+            f"{name}: the mid position table holds {patches} patch positions, but config image_size "
+            f"{[height, width]} with patch_size {patch} reads a {height // patch}x{width // patch} grid ({grid}); "
+            "the model fails in PyTorch itself at every input size",
+            fix="use the config.json saved together with these weights (image_size, patch_size, "
+            "num_detection_tokens)")
+    with torch.no_grad():
+        kept = torch.cat([table[:, :, :1 + grid], table[:, :, table.shape[2] - tokens:]], dim=2)
+    interpolation.mid_position_embeddings = torch.nn.Parameter(kept.clone())
+    info(f"{name}: image_size {[height, width]} is not a multiple of patch_size {patch}; transformers' mid "
+         f"position table has {patches} patch rows for a {height // patch}x{width // patch} grid ({grid}), "
+         "which fails even in PyTorch: keeping the grid's rows")
+    return {"mid_position_table": {"patch_rows": patches, "kept": grid,
+                                   "cause": f"transformers sizes it floor(H*W/p^2) = {patches} but reads "
+                                            f"{height // patch}x{width // patch} (image_size {[height, width]} "
+                                            f"is not a multiple of patch_size {patch})"}}
 
 
 def _mean_std(config) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -94,7 +133,8 @@ def detr_network(config):
     from exporters.onnx_export import export_module
 
     model, model_type, weights = _load_model(config)
-    height, width = _input_size(config, model.config)
+    (height, width), size_source = _input_size(config, model.config)
+    repairs = fit_mid_position_table(model, config.model) if model_type == "yolos" else None
     module = _raw_head(model)
     onnx_model = export_module(module, torch.zeros(1, 3, height, width), INPUT_NAME, [RAW_NAME], config.opset)
     raw_shape = tuple(int(d.dim_value) for d in onnx_model.graph.output[0].type.tensor_type.shape.dim)
@@ -106,6 +146,8 @@ def detr_network(config):
     cut_node = next((n.name or n.op_type for n in onnx_model.graph.node if RAW_NAME in n.output), RAW_NAME)
     source = {"library": "transformers", "model": config.model, "model_type": model_type,
               "transformers": _transformers().__version__, "weights": weights}
+    if repairs:
+        source["repairs"] = repairs
     net = DetectorNetwork(onnx_model, RAW_NAME, raw_shape, cut_node, HeadLayout.DETR, height, width, config.opset,
-                          num_classes, names, source)
+                          num_classes, names, source, size_source=size_source)
     return net, module, _mean_std(config)

@@ -35,6 +35,7 @@ class DetectorNetwork:
     names: list[str] | None  # from the export's `names` metadata
     source: dict = field(default_factory=dict)  # provenance: file, metadata, original input/IR
     normalization: object = None  # conventions Normalization; None: the exporter's default (Ultralytics /255)
+    size_source: str = "static input"  # where (height, width) came from, for the report
 
 
 def read_metadata(model) -> dict[str, str]:

@@ -15,7 +15,7 @@ import warnings
 
 from conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
 from exporters.config import MAX_OPSET
-from core.errors import ExportError
+from core.errors import EagerForwardError, ExportError
 
 FUSED_ATTENTION_MIN_OPSET = 14  # scaled_dot_product_attention has no symbolic below 14
 
@@ -54,6 +54,8 @@ def export_module(module, example: "torch.Tensor", input_name: str, output_names
 
     if opset < FUSED_ATTENTION_MIN_OPSET:
         disable_fused_attention(module)
+    if reference_outputs is None:
+        reference_outputs = eager_outputs(module, example)
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings(), eager_multihead_attention():
@@ -71,12 +73,25 @@ def export_module(module, example: "torch.Tensor", input_name: str, output_names
         ) from exc
     model = onnx.load_from_string(buffer.getvalue())
     assert_platform_limits(model, opset)
-    if reference_outputs is None:
-        with torch.no_grad():
-            outputs = module(example)
-        reference_outputs = [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
     pin_output_shapes(model, reference_outputs)
     return make_reproducible(model)
+
+
+def eager_outputs(module, example) -> list:
+    """One eager forward before the export: a model that cannot run in PyTorch fails here with its own
+    error, not later as a torch.onnx.export failure that would wrongly suggest another opset."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            outputs = module(example)
+    except Exception as exc:
+        raise EagerForwardError(
+            f"the model fails in eager PyTorch on a {tuple(example.shape)} input, before any ONNX export: "
+            f"{type(exc).__name__}: {str(exc)[:400]}",
+            fix="no --opset can fix this: make the model run in PyTorch at this input size (check --input-size "
+            "against the model's config), or report the model") from exc
+    return [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
 
 
 def pin_output_shapes(model, outputs) -> None:

@@ -74,3 +74,57 @@ def test_unsupported_detr_family_is_a_typed_error(tmp_path):
     with pytest.raises(DetectorHeadError, match="rt_detr.*RT-DETR"):
         export_detection(DetectionConfig(model="PekingU/rtdetr_r18vd", random_init=True,
                                          hf_config={"model_type": "rt_detr"}, output_dir=tmp_path))
+
+
+# --- hustvl/yolos-tiny's image_size [800, 1333]: not a multiple of the patch size ------------------------
+
+@pytest.fixture(scope="module")
+def yolos_800x1333(tmp_path_factory, yolos):
+    """A save_pretrained directory whose config has yolos-tiny's image_size and transformers' default mid
+    position table: as saved, it fails in PyTorch itself at every input size."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    kwargs = {k: v for k, v in TINY_YOLOS.items() if k != "model_type"}
+    model = transformers.YolosForObjectDetection(transformers.YolosConfig(**{**kwargs, "image_size": [800, 1333]}))
+    folder = tmp_path_factory.mktemp("yolos_800x1333")
+    model.save_pretrained(folder / "weights")
+    with pytest.raises(RuntimeError, match="shape"), torch.no_grad():
+        model.eval()(pixel_values=torch.zeros(1, 3, 800, 1333))
+    return folder
+
+
+@pytest.mark.parametrize("input_size,source", [(None, "config image_size"), ((512, 512), "--input-size")])
+def test_yolos_800x1333_exports_at_its_config_size_and_at_512(yolos_800x1333, yolos, input_size, source):
+    from exporters.detection import export_detection
+
+    photos = yolos.onnx_path.parent / "photos"
+    result = export_detection(DetectionConfig(model="hustvl/yolos-tiny", weights=yolos_800x1333 / "weights",
+                                              input_size=input_size, output_dir=yolos_800x1333 / source,
+                                              parity_images=photos))
+    height, width = input_size or (800, 1333)
+    report = result.report
+    assert report.conformance["conformant"] and report.inputs[0]["shape"] == [1, 3, height, width]
+    assert report.provenance["preprocessing"]["input_size_source"] == source
+    assert report.provenance["source"]["repairs"]["mid_position_table"] == {
+        "patch_rows": 4165, "kept": 4150, "cause": "transformers sizes it floor(H*W/p^2) = 4165 but reads 50x83 "
+                                                   "(image_size [800, 1333] is not a multiple of patch_size 16)"}
+    parity = report.provenance["parity"]
+    assert parity["reference"].startswith("PyTorch + transformers") and parity["all_classes_match"]
+    assert parity["min_iou"] >= 0.99 and parity["max_score_diff"] <= 1e-4
+    assert all(got == expected for got, expected in parity["rows"].values())
+    assert all(parity["rows"][f"{photo}.png@0.05"][0] > 0 for photo in ("astronaut", "coffee"))
+
+
+def test_a_model_failing_in_eager_pytorch_is_named_not_blamed_on_the_opset(yolos_800x1333):
+    from exporters.detection import export_detection
+    from core.errors import EagerForwardError
+
+    with pytest.raises(EagerForwardError) as info:
+        export_detection(DetectionConfig(model="hustvl/yolos-tiny", weights=yolos_800x1333 / "weights",
+                                         input_size=(8, 8), output_dir=yolos_800x1333 / "tiny"))
+    message = str(info.value)
+    assert "eager PyTorch" in message and "(1, 3, 8, 8)" in message and "Kernel size" in message, message
+    assert "no --opset can fix this" in message and "try another --opset" not in message
+    assert not list((yolos_800x1333 / "tiny").glob("*.onnx"))
