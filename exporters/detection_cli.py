@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--random-init", action="store_true", help="--model only: random weights, structure tests")
     source.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="--model only: torch export opset (11..17)")
     source.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
-                        help="fixes a dynamic input (required then); must be a multiple of the stride")
+                        help="fixes a dynamic input (default: the export's imgsz metadata, or --model's config "
+                        "image_size); must be a multiple of the stride")
     classes = parser.add_argument_group("classes")
     classes.add_argument("--labels", type=Path, help="one name per line or a JSON list (default: the export's names)")
     classes.add_argument("--replace-char", help="replace ';', ':' and line breaks in class names (rule E2)")

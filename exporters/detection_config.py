@@ -56,7 +56,7 @@ class DetectionConfig:
     opset: int = DEFAULT_OPSET  # DETR family (torch export); an ONNX export keeps its own opset
     labels: Path | list[str] | None = None  # overrides the export's `names` metadata
     replace_char: str | None = None
-    input_size: tuple[int, int] | None = None  # (H, W): fixes a dynamic input; required then
+    input_size: tuple[int, int] | None = None  # (H, W): fixes a dynamic input; None: imgsz metadata / image_size
     iou: float | None = None  # None: the head family's default (FAMILY_DEFAULTS)
     max_detections: int = DEFAULT_MAX_DETECTIONS
     threshold_input: bool = True  # `nms_sensitivity-` input; False bakes `threshold`

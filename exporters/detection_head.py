@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from exporters.detection_config import MAX_TAIL_OPSET, MIN_TAIL_OPSET, HeadLayout
+from core.console import info
 from core.errors import DetectorHeadError, DynamicInputError, WeightsError
 
 INPUT_NAME = "image-"  # rule B2
@@ -114,26 +115,45 @@ def _too_many_outputs(path: Path, shapes: list) -> DetectorHeadError:
                              fix="export a detection model (task=detect) with `yolo export format=onnx`")
 
 
-def resolve_input_size(value_info, requested: tuple[int, int] | None, imgsz, path: Path) -> tuple[int, int]:
+def resolve_input_size(value_info, requested: tuple[int, int] | None, imgsz,
+                       path: Path) -> tuple[tuple[int, int], str]:
+    """-> ((H, W), where it came from): a static input's own size, else --input-size, else the size the
+    export was made for (Ultralytics' `imgsz` metadata: what the model was trained and exported at)."""
     dims = value_info.type.tensor_type.shape.dim
     static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
     if static[1] not in (None, 3):
         raise DetectorHeadError(f"{path.name} input {value_info.name!r} has {static[1]} channels at dim 1; "
                                 "expected an RGB (1, 3, H, W) input", fix="export the detector with 3-channel input")
     fixed = (static[2], static[3])
-    if None in fixed:
-        if requested is None:
-            hint = f"{imgsz[0]} {imgsz[1]}" if imgsz else "640 640"
-            raise DynamicInputError(
-                f"{path.name} has a dynamic input {value_info.name!r} {[d.dim_param or d.dim_value for d in dims]}; "
-                "an Nx artifact needs a static H x W (rule B4)",
-                fix=f"pass --input-size {hint} (the export's imgsz metadata: {list(imgsz) if imgsz else 'absent'})")
-        return requested
-    if requested is not None and tuple(requested) != fixed:
-        raise DynamicInputError(f"--input-size {requested[0]} {requested[1]} differs from the static input "
-                                f"{fixed[0]}x{fixed[1]} of {path.name}; a static export cannot be resized",
-                                fix="drop --input-size, or re-export with `yolo export imgsz=H,W` or dynamic=True")
-    return fixed
+    if None not in fixed:
+        if requested is not None and tuple(requested) != fixed:
+            raise DynamicInputError(f"--input-size {requested[0]} {requested[1]} differs from the static input "
+                                    f"{fixed[0]}x{fixed[1]} of {path.name}; a static export cannot be resized",
+                                    fix="drop --input-size, or re-export with `yolo export imgsz=H,W` or dynamic=True")
+        return fixed, "static input"
+    shape = [d.dim_param or d.dim_value for d in dims]
+    if requested is not None:
+        size, source = tuple(requested), "--input-size"
+    elif imgsz is not None:
+        size, source = imgsz, "export metadata imgsz"
+        info(f"{path.name} has a dynamic input {shape}: using its imgsz metadata {size[0]}x{size[1]} "
+             "(--input-size H W overrides)")
+    else:
+        raise DynamicInputError(
+            f"{path.name} has a dynamic input {value_info.name!r} {shape} and no imgsz metadata; an Nx artifact "
+            "needs a static H x W (rule B4)",
+            fix="pass --input-size H W, the size the model was trained at (Ultralytics' default: 640 640)")
+    _check_static_dims(size, fixed, source, path)
+    return size, source
+
+
+def _check_static_dims(size: tuple[int, int], fixed: tuple, source: str, path: Path) -> None:
+    """An input dynamic in one of H, W only: the chosen size must keep the static one."""
+    for axis, (want, have) in enumerate(zip(size, fixed)):
+        if have is not None and want != have:
+            raise DynamicInputError(f"{source} {size[0]}x{size[1]} differs from {path.name}'s static input "
+                                    f"{'HW'[axis]} = {have}",
+                                    fix=f"pass --input-size with {'HW'[axis]} = {have}")
 
 
 def _check_stride(size: tuple[int, int], stride: str | None, path: Path) -> None:
@@ -226,7 +246,7 @@ def read_network(path: Path, input_size: tuple[int, int] | None) -> DetectorNetw
     imgsz = parse_imgsz(meta.get("imgsz"))
     original_input = {"name": value_info.name,
                       "shape": [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]}
-    height, width = resolve_input_size(value_info, input_size, imgsz, path)
+    (height, width), size_source = resolve_input_size(value_info, input_size, imgsz, path)
     _check_stride((height, width), meta.get("stride"), path)
     original_ir = model.ir_version
     model = fix_network(model, value_info, height, width)
@@ -243,4 +263,4 @@ def read_network(path: Path, input_size: tuple[int, int] | None) -> DetectorNetw
               "original_ir_version": original_ir, "opset": opset}
     num_classes = {HeadLayout.YOLO_RAW: raw.shape[1] - 4, HeadLayout.RETINAFACE: 1}.get(layout)
     return DetectorNetwork(model, raw_name, tuple(int(s) for s in raw.shape), cut_node, layout, height, width,
-                           opset, num_classes, names, source, normalization)
+                           opset, num_classes, names, source, normalization, size_source)

@@ -78,7 +78,8 @@ def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> 
     should = sum(1 for f in findings if f["level"] == "SHOULD")
     lines = [
         f"artifact   {onnx_path}  ({report.size_bytes / 1e6:.1f} MB, opset {report.opset}, IR {report.ir_version})",
-        f"input      {report.inputs[0]['name']} {report.inputs[0]['dtype']} {report.inputs[0]['shape']}",
+        f"input      {report.inputs[0]['name']} {report.inputs[0]['dtype']} {report.inputs[0]['shape']}"
+        + _size_source(report.provenance),
         f"output     {report.outputs[0]['name']} {report.outputs[0]['shape']}",
         f"checks     {len(checks.get('rules_checked', []))} rules checked, {must} MUST and {should} SHOULD "
         f"findings -> {'CONFORMANT' if checks.get('conformant') else 'NOT CONFORMANT'}",
@@ -94,6 +95,12 @@ def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> 
     lines.append(f"report     {report_path}")
     lines += [f"next       {step}" for step in report.next_steps]
     return "\n".join(lines)
+
+
+def _size_source(provenance: dict) -> str:
+    """Say where an input size nobody typed came from (a dynamic export's metadata, a model config)."""
+    source = provenance.get("preprocessing", {}).get("input_size_source")
+    return f"  (H x W from {source})" if source not in (None, "static input", "--input-size") else ""
 
 
 def _parity_line(parity: dict) -> str:

@@ -41,7 +41,8 @@ def detector(tmp_path_factory) -> dict:
     proc = subprocess.run([sys.executable, str(REPO / "examples/yolov8_face/export_to_onnx.py"), "--output-dir",
                            str(out), "--split"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"dir": out, "stdout": proc.stdout, "onnx": out / f"{NAME}.onnx", "report": out / f"{NAME}.report.json",
+    return {"dir": out, "stdout": proc.stdout, "stderr": proc.stderr, "onnx": out / f"{NAME}.onnx",
+            "report": out / f"{NAME}.report.json",
             "network": out / f"{NAME}.network.onnx", "post": out / f"{NAME}.post.onnx"}
 
 
@@ -160,8 +161,7 @@ def test_same_rows_in_the_reference_runtime(detector, sessions, photos):
 def test_same_export_twice_gives_the_same_bytes(detector, tmp_path):
     from exporters.detection import export_detection
 
-    result = export_detection(DetectionConfig(weights=nudenet_onnx(), input_size=(320, 320), name=NAME, split=True,
-                                              output_dir=tmp_path))
+    result = export_detection(DetectionConfig(weights=nudenet_onnx(), name=NAME, split=True, output_dir=tmp_path))
     assert result.onnx_path.read_bytes() == detector["onnx"].read_bytes()
 
 
@@ -250,7 +250,6 @@ def test_wrong_model_kinds_are_typed_errors(case, error, words, tmp_path):
 
 
 @pytest.mark.parametrize("overrides,error,words", [
-    ({"input_size": None}, "DynamicInputError", ["dynamic input", "--input-size 320 320"]),
     ({"input_size": (300, 300)}, "DynamicInputError", ["stride 32", "--input-size 288 288"]),
     ({"labels": ["face", "person", "car"]}, "LabelCountError", ["3 class names", "18"]),
     ({"iou": 1.5}, "ConfigError", ["iou 1.5", "[0, 1]", "--iou"]),
@@ -268,12 +267,55 @@ def test_bad_options_are_typed_errors_with_the_fix(overrides, error, words, tmp_
     assert info.value.fix
 
 
+def without_imgsz(folder: Path) -> Path:
+    """The shipped export with its `imgsz` metadata dropped: a dynamic input nothing says the size of."""
+    model = onnx.load(str(nudenet_onnx()))
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != "imgsz"]
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, dict(kept))
+    onnx.save(model, str(folder / "no_imgsz.onnx"))
+    return folder / "no_imgsz.onnx"
+
+
+def test_dynamic_input_without_imgsz_is_a_typed_error(tmp_path):
+    from exporters.detection import export_detection
+    from core.errors import DynamicInputError
+
+    with pytest.raises(DynamicInputError) as info:
+        export_detection(DetectionConfig(weights=without_imgsz(tmp_path), output_dir=tmp_path / "out"))
+    message = str(info.value)
+    assert "dynamic input" in message and "no imgsz metadata" in message and "--input-size H W" in message, message
+
+
+def test_dynamic_input_defaults_to_the_imgsz_metadata(detector):
+    """The shipped 320n.onnx is what Ultralytics writes with dynamic=True: symbolic H, W and imgsz [320, 320].
+    The example passes no --input-size, so its artifact is the default path."""
+    original = onnx.load(str(nudenet_onnx()))
+    assert [d.dim_param for d in original.graph.input[0].type.tensor_type.shape.dim] == ["batch", "", "height",
+                                                                                          "width"]
+    assert {p.key: p.value for p in original.metadata_props}["imgsz"] == "[320, 320]"
+    assert "using its imgsz metadata 320x320 (--input-size H W overrides)" in detector["stderr"]
+    assert "[1, 3, 320, 320]  (H x W from export metadata imgsz)" in detector["stdout"]
+    report = json.loads(detector["report"].read_text())
+    assert report["provenance"]["preprocessing"]["input_size_source"] == "export metadata imgsz"
+
+
+def test_input_size_wins_over_the_imgsz_metadata(tmp_path):
+    from exporters.detection import export_detection
+
+    result = export_detection(DetectionConfig(weights=nudenet_onnx(), input_size=(256, 416), output_dir=tmp_path))
+    assert result.report.inputs[0]["shape"] == [1, 3, 256, 416]
+    assert result.report.provenance["preprocessing"]["input_size_source"] == "--input-size"
+    assert result.report.provenance["parity"]["min_iou"] >= 0.99
+
+
 def test_cli_is_wired_and_fails_with_exit_2(tmp_path, capsys):
     from exporters import get_task
     from nxport.cli import main
 
     assert get_task("detection").config_type is DetectionConfig
-    assert main(["export", "detection", "--weights", str(nudenet_onnx()), "--output-dir", str(tmp_path)]) == 2
+    assert main(["export", "detection", "--weights", str(without_imgsz(tmp_path)), "--output-dir",
+                 str(tmp_path / "out")]) == 2
     assert "DynamicInputError" in capsys.readouterr().err
 
 

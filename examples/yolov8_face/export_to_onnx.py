@@ -25,5 +25,5 @@ def packaged_weights() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main(["export", "detection", "--weights", packaged_weights(), "--name", "yolov8n_face",
-                   "--input-size", "320", "320", *sys.argv[1:]]))
+    # No --input-size: the export's input is dynamic and its imgsz metadata (320x320) fixes it.
+    sys.exit(main(["export", "detection", "--weights", packaged_weights(), "--name", "yolov8n_face", *sys.argv[1:]]))
