@@ -13,15 +13,17 @@ from calibration import evaluate
 from calibration.artifact import read_artifact
 from calibration.augment import Augmentation
 from calibration.engine import Engine
-from calibration.errors import InvalidOptionError
+from calibration.errors import InvalidOptionError, NothingToQuantizeError
 from calibration.inventory import COMPUTE_OPS, inventory
 from calibration.metrics import MARGIN_BANDS
 from calibration.quantize import INT8_METADATA_KEY
-from calibration.reader import ImageSet, nx_tensors
+from calibration.reader import (MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET,
+                               RECOMMENDED_CALIBRATION_IMAGES, ImageSet, nx_tensors)
 from calibration.recipes import DEFAULT, NAIVE, Recipe, WeightRounding
 from calibration.report import format_summary, headline, int8_paths, to_json
 from calibration.sensitivity import compute_sqnr, rank_layers, tensor_sqnr
 from core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from core.console import info
 
 DEFAULT_TARGET = 0.99  # top-1 agreement (classifiers) or mean cosine (embeddings)
 TARGET_MARGIN = 0.1  # classifiers: the target applies to images whose FP32 top-1 margin is at least this
@@ -41,6 +43,11 @@ class CalibrationResult:
     @property
     def target_met(self) -> bool | None:
         return self.report["target_met"]
+
+    @property
+    def written(self) -> bool:
+        """False when the target was missed and keep_on_miss was not asked: no file exists."""
+        return self.report["written"]
 
     def summary(self) -> str:
         return format_summary(self.report, int8_paths(self.onnx_path.parent, self.onnx_path.name[:-len(".int8.onnx")]))
@@ -65,27 +72,28 @@ def calibrate(model_path, images, *, eval_images=None, output_dir, recipe: Recip
               target: float | None = None, overwrite: bool = False, progress: bool = True,
               max_images: int | None = None, max_eval_images: int | None = None, seed: int = 0,
               augmentation: Augmentation = Augmentation(), compare_naive: bool = True,
-              name: str | None = None, target_margin: float = TARGET_MARGIN) -> CalibrationResult:
+              name: str | None = None, target_margin: float = TARGET_MARGIN,
+              keep_on_miss: bool = False) -> CalibrationResult:
     """Quantize an nxport FP32 artifact to INT8 (QDQ) and measure it against FP32.
 
     recipe: a Recipe (default: ours), calibration.NAIVE, or "auto" (search until `target`, default
     0.99). target: top-1 agreement (classifiers, on the images whose FP32 top-1 margin is at least
     `target_margin`: near-ties flip under any perturbation) or mean cosine (embeddings) on the evaluation
-    images; None with a fixed recipe means "measure only". The result's report says whether it was met.
+    images; None with a fixed recipe means "measure only". The result's report says whether it was met;
+    a missed target writes nothing unless `keep_on_miss` (result.written says which).
     """
     started = time.perf_counter()
     target = _check_options(recipe, target)
     if target_margin not in MARGIN_BANDS:
         raise InvalidOptionError(f"target margin {target_margin} is not one of the reported bands",
                                  fix=f"pass one of {', '.join(map(str, MARGIN_BANDS))}")
+    calib, evalset = _image_sets(images, eval_images, max_images, max_eval_images, seed, augmentation, target)
     artifact, fp32_model = read_artifact(model_path)
+    _refuse_nothing_to_quantize(artifact, fp32_model)
     paths = int8_paths(Path(output_dir), name or artifact.name)
     refuse_existing([paths.onnx, paths.report], overwrite)
-    calib = ImageSet.from_folder(images, max_images=max_images, seed=seed, augmentation=augmentation)
     calib.check_decodable()
-    evalset = None
-    if eval_images is not None:
-        evalset = ImageSet.from_folder(eval_images, max_images=max_eval_images, seed=seed)
+    if evalset is not None:
         evalset.check_decodable()
     prepare_output_dir(paths.directory)
     with tempfile.TemporaryDirectory(prefix="nxport-calib-") as tmp, _progress(progress) as bar:
@@ -95,10 +103,41 @@ def calibrate(model_path, images, *, eval_images=None, output_dir, recipe: Recip
     report["timings_s"] = {"total": round(time.perf_counter() - started, 2)}
     report["next_steps"] = [f"python -m conventions {paths.onnx}   # re-check any time",
                             "compile/upload the .int8.onnx for the NPU; keep the FP32 artifact as the reference"]
+    report["written"] = report["target_met"] is not False or keep_on_miss
+    if not report["written"]:  # a model that failed its own acceptance test is not an artifact
+        report["next_steps"] = ["nothing was written: pass --keep-on-miss (keep_on_miss=True) to keep the INT8 "
+                                "model that missed, --target lower, or --recipe auto to search further"]
+        return CalibrationResult(paths.onnx, paths.report, report)
     with atomic_path(paths.onnx) as onnx_tmp, atomic_path(paths.report) as report_tmp:
         onnx_tmp.write_bytes(data)
         report_tmp.write_text(to_json(report) + "\n", encoding="utf-8")
     return CalibrationResult(paths.onnx, paths.report, report)
+
+
+def _image_sets(images, eval_images, max_images, max_eval_images, seed: int, augmentation: Augmentation,
+                target: float | None) -> tuple[ImageSet, ImageSet | None]:
+    """List the calibration and evaluation files and refuse sets too small for their use (no decoding yet)."""
+    calib = ImageSet.from_folder(images, max_images=max_images, seed=seed, augmentation=augmentation)
+    calib.require(MIN_CALIBRATION_IMAGES, "Calibration",
+                  "Ranges and GPTQ statistics from fewer photos describe those photos, not the camera's scene.",
+                  "add photos like the ones the camera will see (vendor toolchains ask for 100-500)")
+    evalset = None
+    if eval_images is not None:
+        evalset = ImageSet.from_folder(eval_images, max_images=max_eval_images, seed=seed)
+    if target is not None:
+        measured = evalset or calib
+        measured.require(MIN_EVALUATION_IMAGES_FOR_TARGET, f"Claiming a target ({target})",
+                         "With fewer, one image moves the agreement by more than 3 points; the claim would rest "
+                         "on noise.", f"pass --eval-images with {MIN_EVALUATION_IMAGES_FOR_TARGET}+ photos the "
+                         "model did not calibrate on, or --recipe default without --target (measure only)")
+    if len(calib.files) < RECOMMENDED_CALIBRATION_IMAGES:
+        info(f"calibrating on {len(calib.files)} photos; vendor toolchains ask for 100-500 of the deployment scene")
+    return calib, evalset
+
+
+def _refuse_nothing_to_quantize(artifact, model) -> None:
+    if not any(node.op_type in COMPUTE_OPS for node in model.graph.node):
+        raise NothingToQuantizeError(artifact.path, sorted({node.op_type for node in model.graph.node}))
 
 
 def _quantize(engine: Engine, recipe, target, margin: float):

@@ -1,7 +1,8 @@
 """`python -m calibration` / `nxport calibrate`: a thin CLI over calibration.calibrate().
 
-Exit codes: 0 done (and target met, if one was asked for), 1 target missed or a check failed,
-2 bad input (missing model, not an Nx artifact, empty/undecodable image folder, existing output).
+Exit codes: 0 done (and target met, if one was asked for), 1 target missed (nothing written unless
+--keep-on-miss) or a check failed, 2 bad input (missing model, not an Nx artifact, empty/undecodable
+image folder or one too small for its use, nothing to quantize, existing output).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--output-dir", type=Path, default=Path("build"))
     out.add_argument("--name", help="base name (default: the FP32 file's stem) -> NAME.int8.onnx")
     out.add_argument("--overwrite", action="store_true")
+    out.add_argument("--keep-on-miss", action="store_true",
+                     help="write the INT8 model and report even when --target is missed (default: write nothing)")
     out.add_argument("--compare-naive", action=argparse.BooleanOptionalAction, default=True,
                      help="also measure the naive recipe in the same run, for the report")
     out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -95,7 +98,7 @@ def run(args) -> int:
                        recipe=_recipe(args), target=args.target, overwrite=args.overwrite, progress=args.progress,
                        max_images=args.max_images, max_eval_images=args.max_eval_images, seed=args.seed,
                        augmentation=Augmentation(copies=args.augment), compare_naive=args.compare_naive,
-                       name=args.name, target_margin=args.target_margin)
+                       name=args.name, target_margin=args.target_margin, keep_on_miss=args.keep_on_miss)
     print(result.summary())
     return 1 if result.target_met is False else 0
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.errors import NotAnNxArtifactError
+from calibration.errors import NotAnNxArtifactError, TooFewImagesError
+from calibration.reader import MIN_CALIBRATION_IMAGES
 from conventions.contract import INT8_KEY, set_metadata
 from core.atomic import atomic_path, prepare_output_dir, refuse_existing
 
@@ -233,6 +234,10 @@ def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name
     onnx_path, report_path = directory / f"{base}.int8.onnx", directory / f"{base}.int8.report.json"
     refuse_existing([onnx_path, report_path], overwrite)
     calib = image_files(images, max_images, seed)
+    if len(calib) < MIN_CALIBRATION_IMAGES:
+        raise TooFewImagesError(Path(images), len(calib), MIN_CALIBRATION_IMAGES, "Calibration",
+                                "Ranges from fewer photos describe those photos, not the camera's scene.",
+                                "add photos like the ones the camera will see (vendor toolchains ask for 100-500)")
     evaluation = image_files(eval_images, None, seed) if eval_images is not None else calib
     network, tail = split_at_head(artifact)
     with tempfile.TemporaryDirectory(prefix="nxport-calib-det-") as tmp:

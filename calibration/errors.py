@@ -36,11 +36,28 @@ class EmptyImageFolderError(CalibrationError):
 
 
 class NoDecodableImagesError(CalibrationError):
-    def __init__(self, folder: Path, failed: int, example: str):
-        super().__init__(f"None of the {failed} image files in {str(folder)!r} could be decoded "
-                         f"(e.g. {example})",
-                         fix="replace the corrupt/truncated files with photos that open in an image viewer")
-        self.folder, self.failed = folder, failed
+    def __init__(self, folder: Path, failed: int, example: str, reason: Exception):
+        # The first file's own error says why (corrupt, over the pixel limit...) and its own fix.
+        fix = getattr(reason, "fix", None) or "replace the files with photos that open in an image viewer"
+        detail = str(reason).split("\n", 1)[0]
+        super().__init__(f"None of the {failed} image files in {str(folder)!r} could be decoded; "
+                         f"e.g. {example}: {detail}", fix=fix)
+        self.folder, self.failed, self.reason = folder, failed, reason
+
+
+class TooFewImagesError(CalibrationError):
+    def __init__(self, folder: Path, found: int, minimum: int, purpose: str, why: str, fix: str):
+        super().__init__(f"{purpose} needs at least {minimum} images; {str(folder)!r} gives {found}. {why}",
+                         fix=fix)
+        self.folder, self.found, self.minimum = folder, found, minimum
+
+
+class NothingToQuantizeError(CalibrationError):
+    def __init__(self, path: Path, ops: list[str]):
+        super().__init__(f"{str(path)!r} has no Conv, ConvTranspose, Gemm or MatMul: INT8 would only add "
+                         f"Quantize/Dequantize pairs around {', '.join(ops[:6]) or 'nothing'} (larger and slower "
+                         "than FP32, nothing gained)", fix="serve or deploy the FP32 artifact as it is")
+        self.path = path
 
 
 class InvalidOptionError(ConfigError):

@@ -16,10 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from calibration.augment import Augmentation, variants
-from calibration.errors import EmptyImageFolderError, InvalidOptionError, NoDecodableImagesError
+from calibration.errors import EmptyImageFolderError, InvalidOptionError, NoDecodableImagesError, TooFewImagesError
 from conventions.nx_input import nx_preprocess
 from core.errors import ImageDecodeError
 from core.images import IMAGE_SUFFIXES, iter_image_files, load_image
+
+
+# Below this, activation ranges and GPTQ's layer statistics describe the few photos given, not the scene
+# (vendors ask for 20-1024: RKNN, Hailo); three still allows a deliberate smoke run that claims nothing.
+MIN_CALIBRATION_IMAGES = 3
+# Fewer than this: an advice line (the vendor toolchains' own advice: 100-500 photos of the scene).
+RECOMMENDED_CALIBRATION_IMAGES = 100
+# A target is a claim about the share of images on which INT8 agrees with FP32. Below 30 images one image
+# moves that share by more than 3 points, and even 30 of 30 agreeing has a 95% Wilson interval starting
+# at 0.89: the claim would rest on noise.
+MIN_EVALUATION_IMAGES_FOR_TARGET = 30
 
 
 @dataclass
@@ -30,7 +41,7 @@ class ImageSet:
     files: list[Path]
     seed: int
     augmentation: Augmentation = Augmentation()
-    undecodable: set = field(default_factory=set)  # relative paths that failed to decode
+    undecodable: dict = field(default_factory=dict)  # relative path -> its ImageDecodeError
 
     @classmethod
     def from_folder(cls, folder, *, max_images: int | None = None, seed: int = 0,
@@ -64,13 +75,19 @@ class ImageSet:
         for path in self.files:
             if self._decode(path) is not None:
                 return
-        raise NoDecodableImagesError(self.folder, len(self.files), self.relative(self.files[0]))
+        first = self.relative(self.files[0])
+        raise NoDecodableImagesError(self.folder, len(self.files), first, self.undecodable[first])
+
+    def require(self, minimum: int, purpose: str, why: str, fix: str) -> None:
+        """Refuse, before any work, a set too small for what it is used for (counts files, not variants)."""
+        if len(self.files) < minimum:
+            raise TooFewImagesError(self.folder, len(self.files), minimum, purpose, why, fix)
 
     def _decode(self, path: Path):
         try:
             return load_image(path)
-        except ImageDecodeError:
-            self.undecodable.add(self.relative(path))
+        except ImageDecodeError as exc:
+            self.undecodable[self.relative(path)] = exc
             return None
 
     def images(self) -> Iterator:

@@ -35,6 +35,10 @@ def _margin_lines(report: dict) -> list[str]:
     return ["by margin  top-1 agreement by FP32 margin, worse runtime, 95% CI (images): " + "; ".join(cells)]
 
 
+def _where(report: dict, path: Path) -> str:
+    return str(path) if report.get("written", True) else "not written (target missed; --keep-on-miss keeps it)"
+
+
 def format_summary(report: dict, paths: ArtifactPaths) -> str:
     metric = report["metric"]
     ours, naive = report[metric], report.get("naive", {}).get(metric)
@@ -42,7 +46,7 @@ def format_summary(report: dict, paths: ArtifactPaths) -> str:
     lines = [
         f"int8       {q['compute_nodes_int8']}/{q['compute_nodes']} Conv/Gemm/MatMul with 8-bit weights "
         f"({q.get('compute_nodes_int8_input', q['compute_nodes_int8'])} with 8-bit inputs), "
-        f"{q['weight_bytes_float']:,} weight bytes left float -> {paths.onnx} "
+        f"{q['weight_bytes_float']:,} weight bytes left float -> {_where(report, paths.onnx)} "
         f"({report['size']['int8_bytes'] / 1e6:.1f} MB, size ratio {report['size_ratio']:.3f})",
         f"recipe     {report['recipe']['name']} ({report['recipe']['method']}, per-channel={report['recipe']['per_channel']},"
         f" act {report['recipe']['activation_type']}, weights {report['recipe']['weight_type']} stored "
@@ -61,6 +65,6 @@ def format_summary(report: dict, paths: ArtifactPaths) -> str:
     if report["target"] is not None:
         lines.append(f"target     {report.get('target_on', metric)} >= {report['target']}: "
                      f"{'MET' if report['target_met'] else 'MISSED'}")
-    lines.append(f"report     {paths.report}")
+    lines.append(f"report     {_where(report, paths.report)}")
     lines += [f"next       {step}" for step in report["next_steps"]]
     return "\n".join(lines)

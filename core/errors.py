@@ -97,6 +97,18 @@ class ImageDecodeError(NxportError):
         self.path = path
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """More pixels than a camera frame could have: refused before decoding (a decompression bomb)."""
+
+    def __init__(self, path, pixels: int, limit: int, size: str = ""):
+        NxportError.__init__(
+            self, f"Image {str(path)!r} is over the pixel limit ({size + ' = ' if size else ''}{pixels} > {limit} "
+            "pixels); it is not decoded",
+            fix=f"downscale it below {limit} pixels (camera frames are far smaller) or leave it out",
+        )
+        self.path, self.pixels, self.limit = path, pixels, limit
+
+
 class ExportError(NxportError):
     """torch.onnx.export or a post-export assertion (opset, IR, single file) failed."""
 

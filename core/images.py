@@ -7,13 +7,14 @@ parity checks, the checker's runtime run and tests, so that nothing depends on a
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core.errors import ImageDecodeError, NxportError
+from core.errors import ImageDecodeError, ImageTooLargeError, NxportError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -54,18 +55,31 @@ def load_image(source: str | Path | bytes) -> "PIL.Image.Image":  # noqa: F821
         raise ImageDecodeError(label, exc.strerror or str(exc)) from exc
     try:
         with stream, Image.open(stream) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageDecodeError(
-                    label, f"{img.width}x{img.height} pixels exceeds the limit of {MAX_PIXELS}"
-                )
+            if img.width * img.height > pixel_limit():
+                raise ImageTooLargeError(label, img.width * img.height, pixel_limit(), f"{img.width}x{img.height}")
             img.load()
             return _to_rgb(img, label)
     except ImageDecodeError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageDecodeError(label, f"decompression bomb guard: {exc}") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own guard fires inside open(), before ours
+        raise ImageTooLargeError(label, _bomb_pixels(exc), pixel_limit()) from exc
     except Exception as exc:  # PIL raises many types for truncated / non-image data
         raise ImageDecodeError(label, f"{type(exc).__name__}: {exc}") from exc
+
+
+def pixel_limit() -> int:
+    """The pixels an image may have: ours, or Pillow's decompression-bomb error threshold if lower
+    (Pillow refuses above twice its MAX_IMAGE_PIXELS while opening, before our check can run)."""
+    from PIL import Image
+
+    pillow = Image.MAX_IMAGE_PIXELS
+    return MAX_PIXELS if pillow is None else min(MAX_PIXELS, 2 * pillow)
+
+
+def _bomb_pixels(exc: Exception) -> int:
+    """The pixel count Pillow's DecompressionBombError names ("Image size (N pixels) exceeds ...")."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(found.group(1)) if found else pixel_limit() + 1
 
 
 def iter_image_files(folder: str | Path, recursive: bool = True) -> list[Path]:

@@ -44,7 +44,7 @@ PUBLIC_PATHS = ("/health",)
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
 
 class Runtime:
@@ -264,13 +264,16 @@ def _install_error_handlers(app: FastAPI) -> None:
                             status_code=500)
 
 
+def describe_models(models: list[ServedModel]) -> str:
+    return ", ".join(f"{m.name} ({m.task.value}, batching {m.runner.mode.value})" for m in models)
+
+
 def create_app(models: list[ServedModel], settings: Settings) -> FastAPI:
     runtime = Runtime(models, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        runtime.start()
-        log.info("ready: %s", ", ".join(f"{m.name} ({m.task.value}, batching {m.runner.mode.value})" for m in models))
+        runtime.start()  # "ready" is said by serving.cli once the socket listens too
         yield
         log.info("stopping: draining batchers")
         await runtime.stop()

@@ -8,10 +8,16 @@ interrupted. Every option defaults to None so the environment and then the defau
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
+import socket
 
 from core.errors import MissingDependencyError
+from serving.errors import PortUnavailableError
 from serving.settings import OPTIONS, BatchingMode, Settings, resolve_settings
+
+LISTEN_BACKLOG = 2048  # uvicorn's default
 
 GROUPS = {
     "network": ("host", "port", "api_key"),
@@ -55,25 +61,80 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("nxport.serving").setLevel(level.upper())
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is loaded: a port in use or a host that does not
+    resolve is one typed error (exit 2), and "ready" can only be said once clients can connect."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise PortUnavailableError(host, port, f"host {host!r} does not resolve ({exc.strerror})",
+                                   "pass an address of this machine with --host (127.0.0.1, 0.0.0.0, ::1)") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart over TIME_WAIT
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise _bind_error(host, port, exc) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> PortUnavailableError:
+    if exc.errno == errno.EADDRINUSE:
+        return PortUnavailableError(host, port, "the port is in use", "pick a free port with --port, or stop "
+                                    "the server holding this one (`ss -ltnp` names it)")
+    if exc.errno == errno.EACCES:
+        return PortUnavailableError(host, port, "permission denied (ports below 1024 need privileges)",
+                                    "pick a port of 1024 or more with --port")
+    return PortUnavailableError(host, port, exc.strerror or str(exc),
+                                "pass an address of this machine with --host (127.0.0.1, 0.0.0.0, ::1)")
+
+
+def _quiet_uvicorn(level: str) -> None:
+    """uvicorn's own startup/shutdown lines repeat ours (and would follow "ready"); its errors still show."""
+    if level != "debug":
+        for name in ("uvicorn", "uvicorn.error"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def serve(settings: Settings) -> int:
-    """Load the artifacts, then serve until SIGINT/SIGTERM."""
+    """Bind, load the artifacts, then serve until SIGINT/SIGTERM."""
     import uvicorn
 
-    from serving.app import create_app
+    from serving.app import create_app, describe_models
     from serving.models import load_models
 
     log = logging.getLogger("nxport.serving")
-    models = load_models(settings.models, settings)
-    app = create_app(models, settings)
-    if not settings.is_loopback and settings.api_key is None:
-        log.warning("binding %s without an API key: anyone on the network can call this server "
-                    "(set NXPORT_API_KEY)", settings.host)
-    log.info("serving %s on http://%s:%d", ", ".join(m.name for m in models), settings.host, settings.port)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            access_log=False, log_config=None, timeout_graceful_shutdown=5,
-                            limit_concurrency=settings.max_connections)  # bounded open connections
-    uvicorn.Server(config).run()
+    sock = bind_socket(settings.host, settings.port)
+    with contextlib.closing(sock):
+        models = load_models(settings.models, settings)
+        app = create_app(models, settings)
+        if not settings.is_loopback and settings.api_key is None:
+            log.warning("binding %s without an API key: anyone on the network can call this server "
+                        "(set NXPORT_API_KEY)", settings.host)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                                access_log=False, log_config=None, timeout_graceful_shutdown=5,
+                                limit_concurrency=settings.max_connections)  # bounded open connections
+        _quiet_uvicorn(settings.log_level)
+        url = f"http://{settings.host}:{sock.getsockname()[1]}"
+        _run_server(config, sock, lambda: log.info("ready on %s: %s", url, describe_models(models)))
     return 0
+
+
+def _run_server(config, sock: socket.socket, on_ready) -> None:
+    """uvicorn on our socket; `on_ready` once the lifespan started the batchers and the socket accepts."""
+    import uvicorn
+
+    class ReadyServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                on_ready()
+
+    ReadyServer(config).run(sockets=[sock])
 
 
 def run(args: argparse.Namespace) -> int:

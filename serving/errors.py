@@ -16,9 +16,18 @@ class ArtifactError(NxportError):
     """An ONNX file that cannot be served (unreadable, no Nx output kind, no doc_string...)."""
 
 
+class PortUnavailableError(NxportError):
+    """The address to serve on cannot be bound (in use, privileged, unknown host): refused before loading."""
+
+    def __init__(self, host: str, port: int, reason: str, fix: str):
+        super().__init__(f"Cannot listen on {host}:{port}: {reason}", fix=fix)
+        self.host, self.port = host, port
+
+
 class ApiError(Exception):
     status = 500
     error_type = "Backend"
+    retry_after_s: int | None = None  # the Retry-After header of errors that go away by themselves
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -26,6 +35,9 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         return {"error": self.message, "error_type": self.error_type}
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
 
 
 class ValidationError(ApiError):
@@ -75,11 +87,13 @@ class UnauthorizedError(ApiError):
 class BackpressureError(ApiError):
     status = 429
     error_type = "Backpressure"
+    retry_after_s = 1  # requests in flight finish in milliseconds to seconds
 
 
 class UnhealthyError(ApiError):
     status = 503
     error_type = "Unhealthy"
+    retry_after_s = 1  # starting (models load in seconds) or draining
 
 
 class UnknownServedModelError(ValidationError):

@@ -67,6 +67,13 @@ def _non_negative_int(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise ValueError(f"{number} is outside 1..65535")
+    return number
+
+
 def _non_negative_float(value: str) -> float:
     number = float(value)
     if not number >= 0:
@@ -91,7 +98,7 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("host", "NXPORT_HOST", str, "interface to bind (default 127.0.0.1, loopback only)"),
-    Option("port", "NXPORT_PORT", _non_negative_int, "TCP port (default 8080)"),
+    Option("port", "NXPORT_PORT", _port, "TCP port, 1..65535 (default 8080)"),
     Option("api_key", "NXPORT_API_KEY", str, "require `Authorization: Bearer KEY` (prefer the env var)"),
     Option("default_model", "NXPORT_DEFAULT_MODEL", str, "model used when a request names none"),
     Option("max_batch", "NXPORT_MAX_BATCH", _positive_int, "images per inference run (default 16)"),

@@ -264,7 +264,7 @@ def test_corrupt_files_are_skipped_and_counted(calib_dir, tmp_path):
 
 @pytest.mark.parametrize("content, error", [
     ({}, "EmptyImageFolderError"),
-    ({"a.jpg": b"garbage", "b/c.png": b"\x89PNG broken", "notes.txt": b"x"}, "NoDecodableImagesError"),
+    ({"a.jpg": b"garbage", "b/c.png": b"\x89PNG broken", "d.webp": b"", "notes.txt": b"x"}, "NoDecodableImagesError"),
 ])
 def test_bad_image_folders_are_clear_typed_errors(lite0_artifact, tmp_path, content, error):
     import calibration.errors as errors
@@ -301,12 +301,12 @@ def test_bad_models_and_existing_output(tmp_path, calib_dir, lite0_artifact, def
         calibrate(lite0_artifact, calib_dir, output_dir=default_result.onnx_path.parent)
 
 
-def test_cli_writes_both_files_and_fails_an_impossible_target(lite0_artifact, calib_dir, eval_dir, tmp_path):
+def test_cli_keeps_both_files_on_request_and_fails_an_impossible_target(lite0_artifact, calib_dir, eval_dir, tmp_path):
     out = tmp_path / "cli"
     proc = subprocess.run(
         [sys.executable, "-m", "calibration", str(lite0_artifact), "--images", str(calib_dir), "--eval-images",
          str(eval_dir), "--output-dir", str(out), "--recipe", "default", "--target", "1.01", "--max-images", "4",
-         "--max-eval-images", "4", "--no-compare-naive", "--no-progress", "--no-bias-correction",
+         "--max-eval-images", "30", "--keep-on-miss", "--no-compare-naive", "--no-progress", "--no-bias-correction",
          "--keep-float", "/backbone/conv_head/Conv"],
         capture_output=True, text=True, timeout=300, cwd=REPO,
     )
@@ -564,3 +564,129 @@ def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photo
     assert weights and all(0 < np.abs(k).max() <= 64 for k in weights.values())
     out = evaluate.session(qmodel.SerializeToString()).run(None, {"x": tensors[0]})[0]
     assert out.shape == (1, 4, 32, 32) and np.isfinite(out).all()
+
+
+# ---------------------------------------------------------------- sets too small, nothing to quantize (issue 21)
+
+def _photo_folder(folder: Path, photos: dict, count: int, size: int | None = None) -> Path:
+    """`count` real photos (cycled, flipped on the second round so no two files are equal)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(photos)
+    for i in range(count):
+        rgb = photos[names[i % len(names)]]
+        rgb = rgb[:, ::-1] if (i // len(names)) % 2 else rgb
+        img = Image.fromarray(np.ascontiguousarray(rgb))
+        (img.resize((size, size)) if size else img).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fails the test if calibrate reads the model or starts the engine."""
+    import calibration.api as api
+
+    def started(*args, **kwargs):
+        raise AssertionError("calibration work started before the refusal")
+
+    monkeypatch.setattr(api, "read_artifact", started)
+    monkeypatch.setattr(api, "Engine", started)
+
+
+@pytest.mark.parametrize("calibration, evaluation, target, minimum", [
+    (1, None, None, 3),  # one 1x1 image
+    (2, None, None, 3),  # two photos
+    (3, None, 0.99, 30),  # the default `--recipe auto` claim on the three calibration photos
+    (40, 29, 0.97, 30),  # a target on a held-out set one image short
+])
+def test_sets_too_small_for_their_use_are_refused_before_any_work(tmp_path, photos, no_work, calibration, evaluation,
+                                                                  target, minimum):
+    from calibration import DEFAULT, calibrate
+    from calibration.errors import TooFewImagesError
+    from calibration.reader import MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET
+
+    assert (MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET) == (3, 30)
+    calib = _photo_folder(tmp_path / "calib", photos, calibration, size=1 if calibration == 1 else 16)
+    evals = _photo_folder(tmp_path / "eval", photos, evaluation, size=16) if evaluation else None
+    with pytest.raises(TooFewImagesError) as info:
+        calibrate(tmp_path / "model.onnx", calib, eval_images=evals, output_dir=tmp_path / "out", target=target,
+                  recipe="auto" if target else DEFAULT, progress=False)
+    assert f"at least {minimum} images" in str(info.value) and "fix:" in str(info.value)
+    assert info.value.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def test_the_cli_refuses_the_default_claim_on_two_photos_in_one_line(lite0_artifact, tmp_path, photos, capsys):
+    from calibration.cli import main
+
+    calib = _photo_folder(tmp_path / "calib", photos, 3)
+    assert main([str(lite0_artifact), "--images", str(calib), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: TooFewImagesError: Claiming a target (0.99) needs at least 30 images"), err
+    assert "--eval-images" in err and "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_an_image_over_the_pixel_limit_says_so(tmp_path, lite0_artifact):
+    from test_serving import png_bomb
+
+    from calibration import calibrate
+    from calibration.errors import NoDecodableImagesError
+    from core.errors import ImageTooLargeError
+    from core.images import load_image, pixel_limit
+
+    bomb = png_bomb(20000, 20000)  # a 20000x20000 header over 100 bytes
+    with pytest.raises(ImageTooLargeError, match=rf"over the pixel limit \(400000000 > {pixel_limit()} pixels\)"):
+        load_image(bomb)
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(bomb)
+    with pytest.raises(NoDecodableImagesError) as info:
+        calibrate(lite0_artifact, tmp_path, output_dir=tmp_path / "out", progress=False)
+    message = str(info.value)
+    assert "over the pixel limit (400000000 > " in message and "corrupt" not in message and "downscale" in message
+
+
+def _no_compute_classifier(path: Path) -> Path:
+    """A conformant Nx classifier with no Conv/Gemm/MatMul: image- -> GlobalAveragePool -> Softmax."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    out = "scores-0:red;1:green;2:blue"
+    nodes = [helper.make_node("GlobalAveragePool", ["image-"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Softmax", ["f"], [out], axis=1)]
+    graph = helper.make_graph(nodes, "no_compute", [helper.make_tensor_value_info("image-", TensorProto.FLOAT,
+                              [1, 3, 16, 16])], [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 3])],
+                              doc_string=json.dumps({"means": [127.5] * 3, "vars": [127.5] * 3}))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path
+
+
+def test_a_model_with_nothing_to_quantize_is_refused(tmp_path, photos, monkeypatch):
+    import calibration.api as api
+    from calibration import calibrate
+    from calibration.errors import NothingToQuantizeError
+
+    monkeypatch.setattr(api, "Engine", lambda *a, **k: pytest.fail("calibration work started"))
+    model = _no_compute_classifier(tmp_path / "pool.onnx")
+    with pytest.raises(NothingToQuantizeError, match="no Conv, ConvTranspose, Gemm or MatMul") as info:
+        calibrate(model, _photo_folder(tmp_path / "calib", photos, 3, size=16), output_dir=tmp_path / "out",
+                  progress=False)
+    assert info.value.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def test_a_missed_target_writes_nothing_unless_kept(tmp_path, photos):
+    """A real (tiny) calibration whose target cannot be met: no file; with keep_on_miss, both files."""
+    from test_serving import tiny_image_embedding
+
+    from calibration import DEFAULT, calibrate
+
+    model = tiny_image_embedding(tmp_path / "tiny.onnx", 4)
+    calib = _photo_folder(tmp_path / "calib", photos, 3, size=32)
+    evals = _photo_folder(tmp_path / "eval", photos, 30, size=32)
+    common = dict(eval_images=evals, recipe=DEFAULT, target=1.01, compare_naive=False, progress=False)
+    missed = calibrate(model, calib, output_dir=tmp_path / "out", **common)
+    assert missed.target_met is False and not missed.written
+    assert list((tmp_path / "out").glob("*")) == []
+    assert "not written (target missed; --keep-on-miss keeps it)" in missed.summary()
+    kept = calibrate(model, calib, output_dir=tmp_path / "out", keep_on_miss=True, **common)
+    assert kept.target_met is False and kept.written
+    assert kept.onnx_path.is_file() and json.loads(kept.report_path.read_text())["written"] is True
