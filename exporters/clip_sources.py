@@ -13,7 +13,7 @@ from torch import nn
 from exporters.clip_tokenizer import ClipTokenizer
 from exporters.config import PreprocessingOverrides
 from exporters.pooling import l2_normalize
-from exporters.timm_source import hub_reachable
+from exporters.hub import hub_reachable
 from exporters.weights import locate_weights, read_state_dict
 from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
@@ -96,7 +96,7 @@ def load_hf_clip(model_id: str, *, weights: Path | None, pretrained: bool, rando
         if not hub_reachable():
             raise WeightsUnavailableError(
                 f"{model_id!r} would be downloaded from the Hugging Face hub, which is not reachable from here",
-                fix=f"`huggingface-cli download {model_id} --local-dir DIR` elsewhere, then --weights DIR; "
+                fix=f"`hf download {model_id} --local-dir DIR` elsewhere, then --weights DIR; "
                 "or --random-init")
         model = _hf_from_pretrained(transformers, model_id)
         weights_info = {"source": "hub", "id": model_id}

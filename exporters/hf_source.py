@@ -10,7 +10,8 @@ from pathlib import Path
 from torch import nn
 
 from exporters.config import PreprocessingOverrides
-from exporters.timm_source import hub_reachable
+from exporters.early_checks import check_hf_family
+from exporters.hub import hub_reachable
 from exporters.weights import locate_weights
 from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
@@ -69,6 +70,7 @@ def load_hf_model(model_id: str, *, weights: Path | None, pretrained: bool, rand
                   config_kwargs: dict | None, opset: int) -> HfLoaded:
     """Exactly one source, in order: local directory > hub (pretrained) > random init from a config."""
     if weights is not None:
+        check_hf_family(model_id, weights)
         return _from_directory(Path(weights), opset)
     if pretrained:
         return _from_hub(model_id, opset)
@@ -76,7 +78,7 @@ def load_hf_model(model_id: str, *, weights: Path | None, pretrained: bool, rand
         return _random_init(model_id, config_kwargs, opset)
     raise WeightsUnavailableError(
         f"No weights given for {model_id!r}, and random weights are never used silently",
-        fix="pass --weights DIR (a directory saved by save_pretrained or `huggingface-cli download "
+        fix="pass --weights DIR (a directory saved by save_pretrained or `hf download "
         f"{model_id} --local-dir DIR`), --pretrained (needs internet), or --random-init",
     )
 
@@ -85,7 +87,7 @@ def _from_directory(directory: Path, opset: int) -> HfLoaded:
     if not is_hf_directory(directory):
         raise WeightsError(
             f"{str(directory)!r} is not a Hugging Face model directory (no config.json with a model_type)",
-            fix="pass the directory written by save_pretrained / huggingface-cli download",
+            fix="pass the directory written by save_pretrained / hf download",
         )
     weights_file = locate_weights(directory)
     transformers = _transformers()
@@ -104,7 +106,7 @@ def _from_hub(model_id: str, opset: int) -> HfLoaded:
     if not hub_reachable():
         raise WeightsUnavailableError(
             f"{model_id!r} would be downloaded from the Hugging Face hub, which is not reachable from here",
-            fix=f"on a machine with internet: `huggingface-cli download {model_id} --local-dir DIR`, "
+            fix=f"on a machine with internet: `hf download {model_id} --local-dir DIR`, "
             "then pass --weights DIR; or --random-init for a structural test export",
         )
     transformers = _transformers()

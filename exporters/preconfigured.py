@@ -173,5 +173,12 @@ def config_for(spec: ModelSpec, overrides: PresetOverrides):
 def export_preconfigured(name: str, overrides: PresetOverrides | None = None):
     from exporters.registry import get_task
 
+    from exporters.early_checks import check_hf_family
+    from exporters.weights import resolve_weights_path
+
     spec = get_model_spec(name)
-    return get_task(spec.task).export(config_for(spec, overrides or PresetOverrides()))
+    overrides = overrides or PresetOverrides()
+    if overrides.weights is not None:  # before the heavy imports of the export itself
+        resolve_weights_path(overrides.weights)
+        check_hf_family(spec.model_id, overrides.weights)
+    return get_task(spec.task).export(config_for(spec, overrides))

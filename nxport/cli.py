@@ -22,6 +22,11 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights", type=Path, help="local .pth/.safetensors file or HF-style directory")
     group.add_argument("--pretrained", action="store_true", help="download weights from the hub (needs internet)")
     group.add_argument("--random-init", action="store_true", help="random weights, for structural tests only")
+    group.add_argument("--ema", action="store_true", help="a training checkpoint's EMA weights (state_dict_ema) "
+                       "instead of its plain ones (state_dict)")
+    group.add_argument("--reparam", action=argparse.BooleanOptionalAction, default=True,
+                       help="fold MobileOne/RepVGG/FastViT training branches before export (timm's "
+                       "reparameterize_model, parity-checked); --no-reparam keeps them")
 
 
 def _add_preprocessing_options(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +68,7 @@ def _classifier_config(args):
         preprocessing=_preprocessing_overrides(args),
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite,
         parity_images=args.parity_images, parity_atol=args.parity_atol, simplify=args.simplify,
-        targets=tuple(getattr(args, "target", None) or ()),
+        reparameterize=args.reparam, ema=args.ema, targets=tuple(getattr(args, "target", None) or ()),
     )
 
 
@@ -84,9 +89,13 @@ def _add_classification(sub) -> None:
 
 
 def _run_classification(args) -> int:
+    from exporters.early_checks import check_timm_inputs
+
+    config = _classifier_config(args)
+    check_timm_inputs(config.model, config.weights, config.pretrained, config.random_init)  # before torch
     from exporters import export_classifier
 
-    return _print_result(export_classifier(_classifier_config(args)))
+    return _print_result(export_classifier(config))
 
 
 def _add_embedding(sub) -> None:
@@ -121,6 +130,9 @@ def _preprocessing_overrides(args):
 
 
 def _run_embedding(args) -> int:
+    from exporters.early_checks import check_embedding_inputs
+
+    check_embedding_inputs(args.model, args.source, args.weights, args.pretrained, args.random_init)  # before torch
     from exporters.embedding import EmbeddingConfig, export_embedding
 
     config = EmbeddingConfig(
@@ -129,7 +141,7 @@ def _run_embedding(args) -> int:
         projection_dim=args.projection_dim, template=args.template, opset=args.opset,
         preprocessing=_preprocessing_overrides(args), output_dir=args.output_dir, name=args.name,
         overwrite=args.overwrite, parity_images=args.parity_images, simplify=args.simplify,
-        targets=tuple(args.target or ()),
+        reparameterize=args.reparam, ema=args.ema, targets=tuple(args.target or ()),
     )
     return _print_result(export_embedding(config))
 
@@ -189,6 +201,9 @@ def _add_clip(sub) -> None:
 
 
 def _run_clip(args) -> int:
+    from exporters.early_checks import check_weights_choice
+
+    check_weights_choice(args.model, args.weights, args.pretrained, args.random_init)  # before torch
     from exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
 
     zero_shot = None
