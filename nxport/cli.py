@@ -58,6 +58,13 @@ def _add_target_option(parser: argparse.ArgumentParser) -> None:
                              "within its window, preflight verdicts in the report")
 
 
+def _importing():
+    """torch and the model libraries take 5 s to import on an idle machine, 15 s on a busy one."""
+    from core.console import stage
+
+    return stage("importing torch and the model libraries")
+
+
 def _classifier_config(args):
     from exporters.config import Activation, ClassifierConfig
 
@@ -93,7 +100,9 @@ def _run_classification(args) -> int:
 
     config = _classifier_config(args)
     check_timm_inputs(config.model, config.weights, config.pretrained, config.random_init)  # before torch
-    from exporters import export_classifier
+    with _importing():
+        from exporters import export_classifier
+        import exporters.classification  # noqa: F401  (torch + timm: the slow part of startup)
 
     return _print_result(export_classifier(config))
 
@@ -133,7 +142,8 @@ def _run_embedding(args) -> int:
     from exporters.early_checks import check_embedding_inputs
 
     check_embedding_inputs(args.model, args.source, args.weights, args.pretrained, args.random_init)  # before torch
-    from exporters.embedding import EmbeddingConfig, export_embedding
+    with _importing():
+        from exporters.embedding import EmbeddingConfig, export_embedding
 
     config = EmbeddingConfig(
         model=args.model, source=args.source, weights=args.weights, pretrained=args.pretrained,
@@ -163,7 +173,11 @@ def _add_preconfigured(sub) -> None:
 
 
 def _run_preconfigured(args) -> int:
-    from exporters.preconfigured import PresetOverrides, export_preconfigured
+    from exporters.preconfigured import PresetOverrides, export_preconfigured, get_model_spec
+
+    get_model_spec(args.model)  # a typo costs what --help costs
+    with _importing():
+        import exporters.embedding  # noqa: F401  (torch + timm: the slow part of startup)
 
     overrides = PresetOverrides(
         weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
@@ -204,7 +218,8 @@ def _run_clip(args) -> int:
     from exporters.early_checks import check_weights_choice
 
     check_weights_choice(args.model, args.weights, args.pretrained, args.random_init)  # before torch
-    from exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
+    with _importing():
+        from exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
 
     zero_shot = None
     if args.zero_shot:
