@@ -61,7 +61,7 @@ def check_timm_name(name: str) -> None:
     architecture = name.removeprefix("timm/").split(".", 1)[0]
     names = timm_architectures()
     if architecture not in set(names):
-        raise UnknownModelError(name, names)
+        raise UnknownModelError(architecture, names)  # the bad part, so suggestions compare like with like
 
 
 def check_weights_choice(model: str, weights, pretrained: bool, random_init: bool) -> None:

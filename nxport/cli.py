@@ -173,11 +173,7 @@ def _add_preconfigured(sub) -> None:
 
 
 def _run_preconfigured(args) -> int:
-    from exporters.preconfigured import PresetOverrides, export_preconfigured, get_model_spec
-
-    get_model_spec(args.model)  # a typo costs what --help costs
-    with _importing():
-        import exporters.embedding  # noqa: F401  (torch + timm: the slow part of startup)
+    from exporters.preconfigured import PresetOverrides, check_preset_inputs, export_preconfigured
 
     overrides = PresetOverrides(
         weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
@@ -185,6 +181,9 @@ def _run_preconfigured(args) -> int:
         pool=args.pool, normalize=args.normalize, labels=args.labels,
         preprocessing=_preprocessing_overrides(args), parity_images=args.parity_images,
     )
+    check_preset_inputs(args.model, overrides)  # a typo costs what --help costs
+    with _importing():
+        import exporters.embedding  # noqa: F401  (torch + timm: the slow part of startup)
     return _print_result(export_preconfigured(args.model, overrides))
 
 

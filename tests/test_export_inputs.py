@@ -52,18 +52,20 @@ def save_training_checkpoint(path: Path, plain: dict, ema: dict | None) -> Path:
 
 
 def perturbed(state: dict) -> dict:
+    """Other trained-looking weights: learned tensors moved by 1 %, BatchNorm statistics kept valid."""
     generator = torch.Generator().manual_seed(0)
-    return {k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v.clone()
-            for k, v in state.items()}
+    return {k: v * (1 + 0.01 * torch.randn(v.shape, generator=generator))
+            if v.is_floating_point() and "running_" not in k else v.clone() for k, v in state.items()}
 
 
-def test_training_checkpoint_plain_or_ema_weights(lite0_state, tmp_path):
+def test_training_checkpoint_plain_or_ema_weights(lite0_state, tmp_path, capsys):
     from exporters.timm_source import load_timm_model
 
     ema = perturbed(lite0_state)
     path = save_training_checkpoint(tmp_path / "model_best.pth.tar", {f"module.{k}": v for k, v in lite0_state.items()},
                                     {f"module.{k}": v for k, v in ema.items()})
     plain = load_timm_model(LITE0, weights=path)
+    assert "model_best.pth.tar also holds EMA weights (state_dict_ema)" in capsys.readouterr().err
     averaged = load_timm_model(LITE0, weights=path, ema=True)
     assert plain.weights["checkpoint_key"] == "state_dict" and averaged.weights["checkpoint_key"] == "state_dict_ema"
     assert torch.equal(plain.module.classifier.weight, lite0_state["classifier.weight"])
@@ -77,7 +79,8 @@ def test_training_checkpoint_plain_or_ema_weights(lite0_state, tmp_path):
 
 def test_export_of_a_pth_tar_checkpoint_with_ema_weights(lite0_state, tmp_path):
     """The CLI as a user runs it on timm's model_best.pth.tar: EMA weights (here the real ones, the
-    plain ones perturbed), parity on real photos, and a progress line for every slow stage."""
+    plain ones perturbed), parity on real photos, and a progress line for every slow stage. (The plain
+    weights' choice is proven above without a second export.)"""
     path = save_training_checkpoint(tmp_path / "model_best.pth.tar", perturbed(lite0_state), lite0_state)
     proc = nxport("export", "classification", "--model", LITE0, "--weights", path, "--ema", "--output-dir",
                   tmp_path / "ema")
@@ -90,14 +93,6 @@ def test_export_of_a_pth_tar_checkpoint_with_ema_weights(lite0_state, tmp_path):
                  "running PyTorch and onnxruntime", "checking the Nx conventions"):
         assert f"nxport: {line}" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
-
-    plain = nxport("export", "classification", "--model", LITE0, "--weights", path, "--output-dir", tmp_path / "plain")
-    assert plain.returncode == 0, plain.stderr
-    assert "also holds EMA weights (state_dict_ema)" in plain.stderr and "--ema" in plain.stderr
-    plain_report = json.loads((tmp_path / "plain/tf_efficientnet_lite0.report.json").read_text())
-    assert plain_report["provenance"]["weights"]["checkpoint_key"] == "state_dict"
-    assert plain_report["provenance"]["parity"]["max_abs_diff"] <= 1e-4
-    assert plain_report["sha256"] != report["sha256"]
 
 
 def _imported_modules(stderr: str) -> set[str]:
@@ -127,7 +122,7 @@ def test_cached_timm_names_are_timm_s_own():
     from timm.models._registry import _model_entrypoints
 
     assert timm_architectures() == sorted(_model_entrypoints)
-    with pytest.raises(UnknownModelError, match="Did you mean: resnet18"):
+    with pytest.raises(UnknownModelError, match="model .resnt18.. Did you mean: resnet18"):
         from exporters.early_checks import check_timm_name
 
         check_timm_name("resnt18.a1_in1k")
@@ -147,7 +142,9 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
     check_hf_family("facebook/deit-base-patch16-224", vit)  # DeiT checkpoints are ViT architectures
     check_hf_family("acme/my-backbone", vit)  # a name that names no family cannot contradict
     for args in (["embedding", "--model", "facebook/dinov2-small"], ["preconfigured", "facebook/dinov2-small"]):
-        proc = nxport("export", *args, "--weights", vit, "--output-dir", tmp_path / "out")
+        proc = nxport("export", *args, "--weights", vit, "--output-dir", tmp_path / "out",
+                      python_flags=("-X", "importtime"))
+        assert "torch" not in _imported_modules(proc.stderr)
         assert proc.returncode == 2 and "ModelMismatchError" in proc.stderr and "'vit'" in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
 
@@ -188,9 +185,10 @@ def test_reparameterizable_model_exports_folded(tmp_path):
     """MobileOne-S0 ships 191 Conv + 183 Add nodes unfolded; folded by timm it is 43 Conv, parity-proven."""
     import timm
 
-    from exporters import ClassifierConfig, export_classifier
+    from exporters import ClassifierConfig, PreprocessingOverrides, export_classifier
 
-    result = export_classifier(ClassifierConfig(model="mobileone_s0", random_init=True, output_dir=tmp_path))
+    result = export_classifier(ClassifierConfig(model="mobileone_s0", random_init=True, output_dir=tmp_path,
+                                                preprocessing=PreprocessingOverrides(input_size=(96, 96))))
     ops = Counter(node.op_type for node in onnx.load(str(result.onnx_path)).graph.node)
     record = result.report.provenance["reparameterization"]
     assert ops["Conv"] == 43 and ops["Add"] == 0, ops
