@@ -159,3 +159,26 @@ class DetectorHeadError(NxportError):
 
 class DynamicInputError(ConfigError):
     """A dynamic image input that the user did not fix (rule B4: Nx needs a static input)."""
+
+
+class CheckpointKeyError(WeightsError):
+    """A training checkpoint lacks the weights set that was asked for (e.g. EMA weights)."""
+
+    def __init__(self, path, wanted: str, present: Iterable[str], fix: str):
+        self.present = sorted(str(k) for k in present)
+        super().__init__(f"Checkpoint {str(path)!r} has no {wanted}; its top-level keys are: "
+                         f"{', '.join(self.present) or '(none)'}", fix=fix)
+        self.path, self.wanted = path, wanted
+
+
+class ModelMismatchError(WeightsError):
+    """The weights' own config names another architecture than the model the user named."""
+
+    def __init__(self, model: str, expected_type: str, weights, found_type: str):
+        super().__init__(
+            f"--model {model!r} is a {expected_type!r} model, but the config.json in {str(weights)!r} says "
+            f"model_type {found_type!r}: exporting would put one architecture under the other's name",
+            fix=f"pass the --model the weights belong to (a {found_type!r} model), or the --weights "
+            f"directory of a {expected_type!r} model",
+        )
+        self.model, self.expected_type, self.found_type = model, expected_type, found_type

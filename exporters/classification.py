@@ -10,6 +10,7 @@ from exporters.config import (
     resolve_preprocessing,
     validate_opset,
 )
+from exporters.early_checks import check_timm_inputs
 from exporters.heads import ProbabilityHead
 from exporters.labels import resolve_labels
 from conventions.contract import stamp_contract
@@ -17,6 +18,7 @@ from exporters.npu_target import opset_for_targets
 from exporters.parity import classifier_parity, nx_feeds, parity_photos
 from exporters.random_init import recalibrate_batchnorm
 from exporters.registry import register_task
+from exporters.reparam import reparameterize_for_export
 from exporters.report import ArtifactPaths, StageTimer
 from exporters.timm_source import LoadedModel, load_timm_model
 from exporters.verification import export_verified
@@ -69,6 +71,7 @@ def provenance_of(task: str, source: dict, weights: dict, pre: Preprocessing, op
 
 @register_task("classification", ClassifierConfig, "timm classifier + Softmax/Sigmoid -> scores-<id>:<name>")
 def export_classifier(config: ClassifierConfig) -> ExportResult:
+    check_timm_inputs(config.model, config.weights, config.pretrained, config.random_init)
     timer = StageTimer()
     opset = opset_for_targets(config.targets, validate_opset(config.opset))
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
@@ -77,7 +80,7 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     with timer("load"):
         loaded = load_timm_model(config.model, weights=config.weights, pretrained=config.pretrained,
                                  random_init=config.random_init, num_classes=config.num_classes,
-                                 **(config.architecture or {}))
+                                 ema=config.ema, **(config.architecture or {}))
         pre = resolve_model_preprocessing(loaded, config)
         labels, labels_source = resolve_labels(config.labels, loaded.num_classes, config.replace_char)
         photos = parity_photos(config.parity_images)
@@ -88,11 +91,15 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
     if loaded.weights.get("source") == "random-init":
         loaded.weights["batchnorm_recalibrated_layers"] = recalibrate_batchnorm(module, feeds, INPUT_NAME)
+    with timer("reparameterize"):
+        module, reparam = reparameterize_for_export(module, feeds, INPUT_NAME, enabled=config.reparameterize,
+                                                    atol=config.parity_atol)
     graph = export_verified(module, feeds, INPUT_NAME, format_scores_name(labels), opset,
                             simplify_graph=config.simplify, timer=timer, label=f"parity photo {photos[0].name}")
     provenance = provenance_of("classification", timm_source_info(loaded), loaded.weights, pre, opset)
     provenance["labels"] = {"count": len(labels), "source": labels_source}
     provenance["activation"] = config.activation.value
+    provenance["reparameterization"] = reparam
     if config.architecture:
         provenance["architecture_overrides"] = config.architecture
     if graph.simplify_info is not None:

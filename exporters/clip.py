@@ -162,17 +162,17 @@ def pair_agreement(img: VerifiedGraph, txt: VerifiedGraph, atol: float) -> dict:
     return result
 
 
-def _export_tower(module, feeds, input_name, output_name, opset, timer, label) -> VerifiedGraph:
+def _export_tower(module, feeds, input_name, output_name, opset, timer, label, part) -> VerifiedGraph:
     return export_verified(module, feeds, input_name, output_name, opset, simplify_graph=True, timer=timer,
-                           label=label)
+                           label=label, part=part)
 
 
 def _zero_shot(clip, labels, config, photos, feeds, opset, timer):
-    with torch.no_grad():
+    with timer("zero_shot", f"{len(labels)} classes x {len(config.templates)} prompts"), torch.no_grad():
         embeddings = class_embeddings(clip, labels, config.templates)
     classifier = ZeroShotClassifier(clip.image_tower, embeddings, clip.logit_scale).eval()
     graph = _export_tower(classifier, feeds, INPUT_NAME, format_scores_name(labels), opset, timer,
-                          f"parity photo {photos[0].name}")
+                          f"parity photo {photos[0].name}", "zero-shot classifier")
     parity = classifier_parity(graph.expected, graph.run.outputs, photos, labels, 1e-4, graph.blame(feeds))
     extra = {"classes": len(labels), "templates": list(config.templates), "logit_scale": clip.logit_scale,
              "simplify": graph.simplify_info, "parity": parity.to_dict()}
@@ -226,10 +226,10 @@ def export_clip(config: ClipConfig) -> ClipResult:
     token_feeds = [{TEXT_INPUT: clip.tokenizer(p)} for p in PAIR_PROMPTS]
     img_graph = _export_tower(clip.image_tower, feeds, INPUT_NAME,
                               lambda ref: format_embedding_name(int(ref.shape[-1]), "l2", "cls"), opset, timer,
-                              f"parity photo {photos[0].name}")
+                              f"parity photo {photos[0].name}", "image tower")
     dim = int(img_graph.expected[0].shape[-1])
     txt_graph = _export_tower(clip.text_tower, token_feeds, TEXT_INPUT, format_embedding_name(dim, "l2", "eot"),
-                              opset, timer, f"prompt {PAIR_PROMPTS[0]!r}")
+                              opset, timer, f"prompt {PAIR_PROMPTS[0]!r}", "text tower")
     img_parity = embedding_parity(img_graph.expected, img_graph.run.outputs, 0.9999, img_graph.blame(feeds))
     txt_parity = embedding_parity(txt_graph.expected, txt_graph.run.outputs, 0.9999, txt_graph.blame(token_feeds))
     pair = pair_agreement(img_graph, txt_graph, config.pair_atol)
@@ -261,7 +261,7 @@ def stamp_text(model, provenance: dict, context_length: int) -> None:
 def _finish_clip(models, paths, clip, pair, timer, evidence) -> ClipResult:
     data = {kind: model.SerializeToString() for kind, model in models.items()}
     artifacts = {}
-    with timer("check"):
+    with timer("check", ", ".join(data)):
         checks = {kind: check_conformance(blob, evidence[kind]) for kind, blob in data.items()}
     for kind, model in models.items():
         report = build_report(model, data[kind], paths[kind], read_provenance(model)["task"],
@@ -273,5 +273,6 @@ def _finish_clip(models, paths, clip, pair, timer, evidence) -> ClipResult:
               "next_steps": [f"python -m conventions {paths['img']}",
                              f"python -m conventions {paths['txt']}   # text profile: tokens- input",
                              "tokenize queries with exporters.clip_tokenizer.load_tokenizer(<name>_tokenizer)"]}
-    write_outputs(data, paths, report, clip)
+    with timer("tokenizer"):
+        write_outputs(data, paths, report, clip)
     return ClipResult(paths, report)

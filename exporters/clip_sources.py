@@ -13,7 +13,7 @@ from torch import nn
 from exporters.clip_tokenizer import ClipTokenizer
 from exporters.config import PreprocessingOverrides
 from exporters.pooling import l2_normalize
-from exporters.timm_source import hub_reachable
+from exporters.hub import hub_reachable
 from exporters.weights import locate_weights, read_state_dict
 from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
@@ -83,20 +83,20 @@ def load_hf_clip(model_id: str, *, weights: Path | None, pretrained: bool, rando
         import transformers
     except ImportError as exc:
         raise MissingDependencyError("transformers", "Hugging Face CLIP") from exc
-    from exporters.hf_source import read_processor_config
+    from exporters.hf_source import load_image_processor
 
     directory, processor = None, PreprocessingOverrides()
     if weights is not None:
         directory = Path(weights)
         locate_weights(directory)  # a clear error for a missing / weightless directory
         model = _hf_from_pretrained(transformers, str(directory))
-        processor = read_processor_config(directory)[1]
+        processor = load_image_processor(directory)[1]
         weights_info = {"source": "local", **locate_weights(directory).provenance}
     elif pretrained:
         if not hub_reachable():
             raise WeightsUnavailableError(
                 f"{model_id!r} would be downloaded from the Hugging Face hub, which is not reachable from here",
-                fix=f"`huggingface-cli download {model_id} --local-dir DIR` elsewhere, then --weights DIR; "
+                fix=f"`hf download {model_id} --local-dir DIR` elsewhere, then --weights DIR; "
                 "or --random-init")
         model = _hf_from_pretrained(transformers, model_id)
         weights_info = {"source": "hub", "id": model_id}
@@ -146,8 +146,9 @@ def load_open_clip(config_name: str, *, weights: Path | None, random_init: bool)
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise WeightsError(f"Checkpoint {weights_file.path.name!r} does not fit open_clip {name!r}: "
-                               f"{str(exc).splitlines()[0][:300]}",
-                               fix="pass the --open-clip-config the checkpoint was trained with") from exc
+                               f"{state_dict_mismatch(exc)}",
+                               fix="pass as --model the open_clip config the checkpoint was trained with (a name "
+                               "from open_clip.list_models(), e.g. ViT-B-32, or a JSON config file)") from exc
         weights_info = {"source": "local", **weights_file.provenance}
     cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
     size = cfg.get("size", model.visual.image_size)
@@ -160,6 +161,20 @@ def load_open_clip(config_name: str, *, weights: Path | None, random_init: bool)
               "tokenizer": "open_clip OpenAI BPE vocabulary"}
     return ClipModel(model, _OpenClipImage(model), _OpenClipText(model), float(model.logit_scale.detach().exp()),
                      tokenizer, processor, source, weights_info)
+
+
+def state_dict_mismatch(exc: RuntimeError, limit: int = 3) -> str:
+    """The cause in torch's load_state_dict error: its first line only says "Error(s) in loading state_dict
+    for CLIP:"; the missing / unexpected keys and the size mismatches follow, each listed in full."""
+    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+    parts = []
+    for line in lines:
+        head, _, rest = line.partition(":")
+        items = [item.strip() for item in rest.split(",") if item.strip()] if head.startswith(
+            ("Missing key", "Unexpected key")) else [rest.strip()]
+        more = f" ... and {len(items) - limit} more" if len(items) > limit else ""
+        parts.append(f"{head}: {', '.join(items[:limit])}{more}")
+    return "; ".join(parts[:2 * limit]) or str(exc).strip()[:500]
 
 
 def _register_config(open_clip, config_name: str) -> str:

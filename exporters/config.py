@@ -158,6 +158,8 @@ class ClassifierConfig:
     parity_images: Path | None = None
     parity_atol: float = 1e-4
     simplify: bool = True
+    reparameterize: bool = True  # fold MobileOne/RepVGG-style training branches (exporters.reparam)
+    ema: bool = False  # a training checkpoint's EMA weights (state_dict_ema) instead of its plain ones
     architecture: dict | None = None  # random init only: constructor overrides, e.g. {"depth": 2}
     targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): opset window + preflight in the report
 

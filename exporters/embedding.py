@@ -28,12 +28,14 @@ from exporters.config import (
     validate_opset,
 )
 from conventions.contract import stamp_contract
+from exporters.early_checks import check_embedding_inputs
 from exporters.npu_target import opset_for_targets
 from exporters.verification import export_verified
 from exporters.parity import embedding_parity, nx_feeds, parity_photos
 from exporters.pooling import EmbeddingModel, Pool, allowed_pools
 from exporters.random_init import recalibrate_batchnorm
 from exporters.registry import register_task
+from exporters.reparam import reparameterize_for_export
 from exporters.report import ArtifactPaths, StageTimer
 from core.atomic import prepare_output_dir, refuse_existing
 from core.errors import ConfigError, UnknownModelError
@@ -68,6 +70,8 @@ class EmbeddingConfig:
     parity_images: Path | None = None
     parity_min_cosine: float = 0.9999
     simplify: bool = True
+    reparameterize: bool = True  # timm sources: fold MobileOne/RepVGG-style training branches (exporters.reparam)
+    ema: bool = False  # timm sources: a training checkpoint's EMA weights instead of its plain ones
     architecture: dict | None = None  # random init only: constructor overrides, e.g. {"num_hidden_layers": 2}
     targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): opset window + preflight in the report
 
@@ -144,7 +148,7 @@ def _timm_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
     from exporters.timm_source import TimmAdapter, load_timm_model
 
     loaded = load_timm_model(config.model.removeprefix("timm/"), weights=config.weights,
-                             pretrained=config.pretrained, random_init=config.random_init,
+                             pretrained=config.pretrained, random_init=config.random_init, ema=config.ema,
                              **(config.architecture or {}))
     pre = resolve_preprocessing(("explicit", config.preprocessing), ("weights-config", loaded.local_cfg),
                                 ("registry", config.registry_preprocessing),
@@ -228,6 +232,7 @@ BUILDERS = {Source.TIMM: _timm_backbone, Source.HF: _hf_backbone, Source.ISC21: 
 
 @register_task("embedding", EmbeddingConfig, "backbone + pooling + L2 -> embedding-dim:D;norm:l2;pool:NAME")
 def export_embedding(config: EmbeddingConfig) -> ExportResult:
+    check_embedding_inputs(config.model, config.source.value, config.weights, config.pretrained, config.random_init)
     timer = StageTimer()
     # The targets' opset window applies before anything reads the opset (HF attention, provenance).
     config = replace(config, opset=opset_for_targets(config.targets, validate_opset(config.opset)))
@@ -245,12 +250,16 @@ def export_embedding(config: EmbeddingConfig) -> ExportResult:
     if backbone.provenance["weights"].get("source") == "random-init":
         backbone.provenance["weights"]["batchnorm_recalibrated_layers"] = recalibrate_batchnorm(module, feeds,
                                                                                                 INPUT_NAME)
+    with timer("reparameterize"):
+        module, reparam = reparameterize_for_export(module, feeds, INPUT_NAME,
+                                                    enabled=config.reparameterize and source is not Source.HF,
+                                                    min_cosine=config.parity_min_cosine)
     graph = export_verified(module, feeds, INPUT_NAME,
                             lambda ref: format_embedding_name(int(ref.shape[-1]), norm_key, backbone.pool.value),
                             config.opset, simplify_graph=config.simplify, timer=timer,
                             label=f"parity photo {photos[0].name}")
     provenance = {**backbone.provenance, "pool": backbone.pool.value, "normalize": norm_key == "l2",
-                  "dim": int(graph.expected[0].shape[-1])}
+                  "dim": int(graph.expected[0].shape[-1]), "reparameterization": reparam}
     if backbone.pool is Pool.GEM:
         provenance["gem_p"] = config.gem_p
     if config.architecture:

@@ -10,7 +10,8 @@ from pathlib import Path
 from torch import nn
 
 from exporters.config import PreprocessingOverrides
-from exporters.timm_source import hub_reachable
+from exporters.early_checks import check_hf_family
+from exporters.hub import hub_reachable
 from exporters.weights import locate_weights
 from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
@@ -69,6 +70,7 @@ def load_hf_model(model_id: str, *, weights: Path | None, pretrained: bool, rand
                   config_kwargs: dict | None, opset: int) -> HfLoaded:
     """Exactly one source, in order: local directory > hub (pretrained) > random init from a config."""
     if weights is not None:
+        check_hf_family(model_id, weights)
         return _from_directory(Path(weights), opset)
     if pretrained:
         return _from_hub(model_id, opset)
@@ -76,7 +78,7 @@ def load_hf_model(model_id: str, *, weights: Path | None, pretrained: bool, rand
         return _random_init(model_id, config_kwargs, opset)
     raise WeightsUnavailableError(
         f"No weights given for {model_id!r}, and random weights are never used silently",
-        fix="pass --weights DIR (a directory saved by save_pretrained or `huggingface-cli download "
+        fix="pass --weights DIR (a directory saved by save_pretrained or `hf download "
         f"{model_id} --local-dir DIR`), --pretrained (needs internet), or --random-init",
     )
 
@@ -85,7 +87,7 @@ def _from_directory(directory: Path, opset: int) -> HfLoaded:
     if not is_hf_directory(directory):
         raise WeightsError(
             f"{str(directory)!r} is not a Hugging Face model directory (no config.json with a model_type)",
-            fix="pass the directory written by save_pretrained / huggingface-cli download",
+            fix="pass the directory written by save_pretrained / hf download",
         )
     weights_file = locate_weights(directory)
     transformers = _transformers()
@@ -95,7 +97,7 @@ def _from_directory(directory: Path, opset: int) -> HfLoaded:
     except Exception as exc:
         raise WeightsError(f"transformers could not load {str(directory)!r}: {type(exc).__name__}: "
                            f"{str(exc)[:300]}", fix="check that the directory is complete and uncorrupted") from exc
-    processor_class, processor = read_processor_config(directory)
+    processor_class, processor = load_image_processor(directory)
     provenance = {"source": "local", **weights_file.provenance}
     return _wrap(model, processor_class, processor, provenance, missing=info.get("missing_keys", []))
 
@@ -104,19 +106,18 @@ def _from_hub(model_id: str, opset: int) -> HfLoaded:
     if not hub_reachable():
         raise WeightsUnavailableError(
             f"{model_id!r} would be downloaded from the Hugging Face hub, which is not reachable from here",
-            fix=f"on a machine with internet: `huggingface-cli download {model_id} --local-dir DIR`, "
+            fix=f"on a machine with internet: `hf download {model_id} --local-dir DIR`, "
             "then pass --weights DIR; or --random-init for a structural test export",
         )
     transformers = _transformers()
     try:
         model, info = transformers.AutoModel.from_pretrained(
             model_id, attn_implementation=attention_implementation(opset), output_loading_info=True)
-        processor = transformers.AutoImageProcessor.from_pretrained(model_id)
+        processor_class, overrides = load_image_processor(model_id)
     except Exception as exc:
         raise WeightsUnavailableError(f"Downloading {model_id!r} failed: {type(exc).__name__}: {str(exc)[:300]}",
                                       fix="pass --weights DIR with a local copy") from exc
-    overrides = processor_overrides(processor.to_dict())
-    return _wrap(model, type(processor).__name__, overrides, {"source": "hub", "id": model_id},
+    return _wrap(model, processor_class, overrides, {"source": "hub", "id": model_id},
                  missing=info.get("missing_keys", []))
 
 
@@ -145,19 +146,25 @@ def _wrap(model, processor_class, processor, provenance, missing) -> HfLoaded:
     return HfLoaded(HfAdapter(model.eval()), model_type, processor_class, processor, has_pooler, provenance)
 
 
-def read_processor_config(directory: Path) -> tuple[str | None, PreprocessingOverrides]:
-    path = directory / "preprocessor_config.json"
-    if not path.is_file():
+def load_image_processor(where: str | Path) -> tuple[str | None, PreprocessingOverrides]:
+    """(processor class, its preprocessing) as transformers itself reads it (AutoImageProcessor, the
+    same call for a local directory and a hub id): fields missing from preprocessor_config.json get the
+    processor class's own defaults, exactly as in training. (None, nothing) for a directory without one."""
+    if Path(where).is_dir() and not (Path(where) / "preprocessor_config.json").is_file():
         return None, PreprocessingOverrides()
+    transformers = _transformers()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WeightsError(f"{str(path)!r} is not valid JSON ({exc})", fix="restore it from the model source") from exc
-    return data.get("image_processor_type") or data.get("feature_extractor_type"), processor_overrides(data)
+        processor = transformers.AutoImageProcessor.from_pretrained(str(where))
+    except Exception as exc:  # broken JSON, unknown processor type, missing optional backend
+        raise WeightsError(f"transformers could not load the image processor of {str(where)!r}: "
+                           f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                           fix="restore preprocessor_config.json from the model's source, or pass every "
+                           "preprocessing value explicitly (--input-size, --mean, --std)") from exc
+    return type(processor).__name__, processor_overrides(processor.to_dict())
 
 
 def processor_overrides(data: dict) -> PreprocessingOverrides:
-    """HF image-processor fields -> our 0..1-scale preprocessing.
+    """A loaded HF image processor's fields (`processor.to_dict()`) -> our 0..1-scale preprocessing.
 
     HF computes ((pixel * rescale_factor) - mean) / std; on the 0..255 scale that is
     (pixel - mean / rescale_factor) / (std / rescale_factor). Expressed on the 0..1 scale:

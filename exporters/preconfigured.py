@@ -170,8 +170,21 @@ def config_for(spec: ModelSpec, overrides: PresetOverrides):
                            hf_config=spec.hf_config, registry_preprocessing=spec.preprocessing, **common)
 
 
+def check_preset_inputs(name: str, overrides: PresetOverrides) -> ModelSpec:
+    """Name, weights path and architecture family, before the heavy imports of the export itself."""
+    from exporters.early_checks import check_hf_family
+    from exporters.weights import resolve_weights_path
+
+    spec = get_model_spec(name)
+    if overrides.weights is not None:
+        resolve_weights_path(overrides.weights)
+        check_hf_family(spec.model_id, overrides.weights)
+    return spec
+
+
 def export_preconfigured(name: str, overrides: PresetOverrides | None = None):
     from exporters.registry import get_task
 
-    spec = get_model_spec(name)
-    return get_task(spec.task).export(config_for(spec, overrides or PresetOverrides()))
+    overrides = overrides or PresetOverrides()
+    spec = check_preset_inputs(name, overrides)
+    return get_task(spec.task).export(config_for(spec, overrides))

@@ -12,17 +12,30 @@ from pathlib import Path
 from core.atomic import ArtifactPaths  # noqa: F401  (re-exported: exporters name their outputs with it)
 
 
+# What each stage is called on the terminal; the report keeps the short keys.
+STAGE_LABELS = {"load": "loading the model and its weights", "reparameterize": "reparameterizing (timm)",
+                "parity": "running PyTorch and onnxruntime on the parity inputs", "export": "torch.onnx.export",
+                "simplify": "onnxsim", "check": "checking the Nx conventions", "npu_preflight": "NPU preflight",
+                "tail": "building the detection tail", "split": "splitting network and post-processing",
+                "tokenizer": "writing the tokenizer", "zero_shot": "embedding the zero-shot prompts"}
+
+
 class StageTimer:
-    """Wall time per pipeline stage, for the report (never for pass/fail decisions)."""
+    """Wall time per pipeline stage, for the report (never for pass/fail decisions). Every stage is also
+    announced on stderr (core.console.stage): an export runs minutes, and silence looks like a hang."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def __call__(self, stage: str):
+    def __call__(self, stage: str, detail: str = ""):
+        from core.console import stage as announce
+
+        label = STAGE_LABELS.get(stage, stage) + (f" ({detail})" if detail else "")
         start = time.perf_counter()
         try:
-            yield
+            with announce(label):
+                yield
         finally:
             self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
 

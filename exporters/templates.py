@@ -1,5 +1,6 @@
 """Templates for Hugging Face image models not in the preconfigured registry, chosen by the
-image-processor class named in preprocessor_config.json; every value can be overridden."""
+image-processor class transformers loads (AutoImageProcessor): their pool preference always, their
+preprocessing only where no processor exists (random init); every value can be overridden."""
 
 from __future__ import annotations
 

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 
 from torch import nn
 
 from exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg
-from exporters.weights import WeightsFile, locate_weights, match_state_dict, read_state_dict
-from core.errors import ConfigError, UnknownModelError, WeightsError, WeightsUnavailableError
-
-HUB_HOST = "huggingface.co"
+from exporters.early_checks import check_timm_name
+from exporters.hub import hub_reachable
+from exporters.weights import WeightsFile, locate_weights, match_state_dict, read_checkpoint
+from core.errors import ConfigError, WeightsError, WeightsUnavailableError
 
 
 @dataclass
@@ -27,33 +25,19 @@ class LoadedModel:
 
 
 def check_model_name(name: str) -> None:
-    import timm
-
-    base = name.split(".", 1)[0]  # 'resnet18.a1_in1k' -> architecture 'resnet18'
-    if not timm.is_model(base):
-        raise UnknownModelError(name, timm.list_models())
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """A fast reachability probe: huggingface_hub itself retries for ~45 s before giving up."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False
-    try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    check_timm_name(name)
 
 
 def load_timm_model(name: str, *, weights=None, pretrained=False, random_init=False,
-                    num_classes: int | None = None, **create_kwargs) -> LoadedModel:
+                    num_classes: int | None = None, ema: bool = False, **create_kwargs) -> LoadedModel:
     """Create `name` with weights from exactly one source, chosen in this order:
-    local `weights` > hub (`pretrained`) > `random_init`. No source is an error, never random weights."""
+    local `weights` > hub (`pretrained`) > `random_init`. No source is an error, never random weights.
+    ema: a training checkpoint's EMA weights instead of its plain ones."""
     check_model_name(name)
     if num_classes is not None and num_classes < 1:
         raise ConfigError(f"num_classes {num_classes} must be >= 1", fix="pass --num-classes N with N >= 1")
     if weights is not None:
-        return _from_local(name, locate_weights(weights), num_classes, create_kwargs)
+        return _from_local(name, locate_weights(weights), num_classes, create_kwargs, ema)
     if pretrained:
         return _from_hub(name, num_classes, create_kwargs)
     if random_init:
@@ -105,8 +89,8 @@ def _from_hub(name, num_classes, create_kwargs) -> LoadedModel:
     return _loaded(module, name, {"source": "hub", "id": tag})
 
 
-def _from_local(name, weights: WeightsFile, num_classes, create_kwargs) -> LoadedModel:
-    state = read_state_dict(weights)
+def _from_local(name, weights: WeightsFile, num_classes, create_kwargs, ema: bool) -> LoadedModel:
+    state, checkpoint_key = read_checkpoint(weights.path, ema)
     local_pretrained_cfg = (weights.config or {}).get("pretrained_cfg") or {}
     if num_classes is None:
         num_classes = _classifier_size(name, state, weights.config)
@@ -117,6 +101,8 @@ def _from_local(name, weights: WeightsFile, num_classes, create_kwargs) -> Loade
     if missing or unexpected:  # match_state_dict guarantees this never happens; keep it loud anyway
         raise WeightsError(f"Weights {weights.path.name!r} left keys unloaded: {missing[:3]} {unexpected[:3]}")
     info = {"source": "local", **weights.provenance, "key_mapping": mapping.method}
+    if checkpoint_key:
+        info["checkpoint_key"] = checkpoint_key
     return _loaded(module.eval(), name, info, preprocessing_from_pretrained_cfg(local_pretrained_cfg))
 
 

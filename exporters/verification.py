@@ -89,25 +89,25 @@ class VerifiedGraph:
 
 
 def export_verified(module, feeds: list[dict], input_name: str, output_name, opset: int, *,
-                    simplify_graph: bool, timer, label: str) -> VerifiedGraph:
+                    simplify_graph: bool, timer, label: str, part: str = "") -> VerifiedGraph:
     """torch reference (one batch) -> export -> onnxsim -> one onnxruntime session on the final graph.
     output_name: the Nx output name, or a function of the reference output that builds it (an
-    embedding's name carries its dimension)."""
+    embedding's name carries its dimension). part: which graph, in the progress lines (CLIP has three)."""
     import torch
 
     from exporters.onnx_export import export_module, simplify
 
-    with timer("parity"):
+    with timer("parity", part):
         expected = torch_reference(module, feeds, input_name)
-    with timer("export"):
+    with timer("export", part):
         example = torch.from_numpy(feeds[0][input_name])
         model = export_module(module, torch.zeros_like(example) if example.is_floating_point() else example,
                               input_name, [output_name(expected[0]) if callable(output_name) else output_name],
                               opset, reference_outputs=[expected[0]])
     unsimplified, info = None, None
     if simplify_graph:
-        with timer("simplify"):
+        with timer("simplify", part):
             unsimplified, (model, info) = model, simplify(model)
-    with timer("parity"):
+    with timer("parity", part):
         run = run_final_graph(model, feeds, label)
     return VerifiedGraph(model, expected, run, info, unsimplified)

@@ -11,14 +11,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import WeightsError
+from core.errors import CheckpointKeyError, WeightsError
 
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+# timm's training scripts write `model_best.pth.tar` and `checkpoint-N.pth.tar`.
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".pt.tar")
 # Checked in this order inside a Hugging Face / timm-hub style directory.
 DIRECTORY_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors",
                           "open_clip_pytorch_model.bin")
-# Common wrappers around the actual state dict in training checkpoints.
-CHECKPOINT_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
+# Where training checkpoints keep their weights, in the order timm's load_state_dict looks (EMA first
+# when asked for), plus other codebases' names for the plain weights.
+EMA_KEYS = ("state_dict_ema", "model_ema")
+PLAIN_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
 
 
 @dataclass(frozen=True)
@@ -41,17 +44,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def locate_weights(path: str | Path) -> WeightsFile:
-    """Resolve a file or HF-style directory to the weights file it holds."""
+def has_weight_suffix(path: Path) -> bool:
+    return path.name.lower().endswith(WEIGHT_SUFFIXES)
+
+
+def resolve_weights_path(path: str | Path) -> tuple[Path, dict | None]:
+    """The weights file a --weights path names, and its directory's config.json; cheap (no hashing,
+    no torch), so the CLI runs it before any heavy import."""
     path = Path(path)
     if not path.exists():
         raise WeightsError(
             f"Weights path {str(path)!r} does not exist",
             fix=f"pass an existing file ({', '.join(WEIGHT_SUFFIXES)}) or a directory with config.json",
         )
-    config = None
     if path.is_dir():
-        config = _read_directory_config(path)
         found = [path / name for name in DIRECTORY_WEIGHT_FILES if (path / name).is_file()]
         if not found:
             raise WeightsError(
@@ -59,13 +65,19 @@ def locate_weights(path: str | Path) -> WeightsFile:
                 fix="point --weights at the weights file itself, or at a directory saved by "
                 "save_pretrained / timm push_to_hub",
             )
-        path = found[0]
-    elif path.suffix.lower() not in WEIGHT_SUFFIXES:
+        return found[0], _read_directory_config(path)
+    if not has_weight_suffix(path):
         raise WeightsError(
             f"Weights file {str(path)!r} has suffix {path.suffix!r}; allowed: {', '.join(WEIGHT_SUFFIXES)}",
             fix="convert the checkpoint to .safetensors or a .pth state dict",
         )
-    return WeightsFile(path=path, sha256=sha256_of(path), config=config)
+    return path, None
+
+
+def locate_weights(path: str | Path) -> WeightsFile:
+    """Resolve a file or HF-style directory to the weights file it holds."""
+    file, config = resolve_weights_path(path)
+    return WeightsFile(path=file, sha256=sha256_of(file), config=config)
 
 
 def _read_directory_config(directory: Path) -> dict | None:
@@ -80,46 +92,77 @@ def _read_directory_config(directory: Path) -> dict | None:
         ) from exc
 
 
-def read_state_dict(weights: WeightsFile) -> dict:
-    """Read tensors from a weights file; checkpoint wrappers are unwrapped."""
-    path = weights.path
+def read_state_dict(weights: WeightsFile, ema: bool = False) -> dict:
+    """Tensors from a weights file: a bare state dict, or a training checkpoint's plain (default) or EMA
+    (`ema=True`) weights, with DDP / torch.compile key prefixes removed."""
+    return read_checkpoint(weights.path, ema)[0]
+
+
+def read_checkpoint(path: Path, ema: bool = False) -> tuple[dict, str | None]:
+    """(tensors, the checkpoint key they came from, None for a bare state dict).
+
+    timm's own loader (`_torch_load`: weights_only with argparse.Namespace allow-listed, as timm's
+    training checkpoints carry their args) and its `clean_state_dict`. The key is chosen here rather
+    than by timm.models.load_state_dict, which takes EMA weights by default and silently falls back to
+    the plain ones when a checkpoint has none: the user's choice must be explicit and checked."""
+    from timm.models._helpers import _torch_load, clean_state_dict
+
     try:
-        if path.suffix.lower() == ".safetensors":
+        if path.name.lower().endswith(".safetensors"):
             from safetensors.torch import load_file
 
-            state = load_file(str(path), device="cpu")
+            checkpoint = load_file(str(path), device="cpu")
         else:
-            import torch
-
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            checkpoint = _torch_load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt / truncated / pickled objects refused by weights_only
         raise WeightsError(
             f"Cannot read weights {str(path)!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
             fix="re-download or re-save the checkpoint; pickled checkpoints must hold only tensors "
             "(save model.state_dict(), or convert to .safetensors)",
         ) from exc
-    return _unwrap(state, path)
-
-
-def _unwrap(state, path: Path) -> dict:
-    import torch
-
-    for key in CHECKPOINT_WRAPPER_KEYS:
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
-            break
+    key = checkpoint_key(checkpoint, path, ema)
+    state = checkpoint[key] if key else checkpoint
     if not isinstance(state, dict) or not state:
         raise WeightsError(
             f"Weights {str(path)!r} hold a {type(state).__name__}, not a state dict of tensors",
             fix="save model.state_dict() rather than the model object",
         )
-    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    tensors = {k: v for k, v in clean_state_dict(state).items() if _is_tensor(v)}
     if not tensors:
         raise WeightsError(f"Weights {str(path)!r} contain no tensors", fix="save model.state_dict()")
-    # DataParallel / DDP checkpoints prefix every key with 'module.'.
-    if all(k.startswith("module.") for k in tensors):
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
-    return tensors
+    return tensors, key
+
+
+def checkpoint_key(checkpoint, path: Path, ema: bool) -> str | None:
+    """Which entry of a training checkpoint holds the weights asked for; None: it is a bare state dict."""
+    if not isinstance(checkpoint, dict):
+        return None
+    wrapped = [k for k in (*EMA_KEYS, *PLAIN_KEYS) if isinstance(checkpoint.get(k), dict)]
+    if ema:
+        found = [k for k in EMA_KEYS if k in wrapped]
+        if not found:
+            raise CheckpointKeyError(path, "EMA weights (state_dict_ema / model_ema)", checkpoint.keys()
+                                     if wrapped else ["(a bare state dict)"],
+                                     fix="drop --ema to export the checkpoint's plain weights")
+        return found[0]
+    plain = [k for k in PLAIN_KEYS if k in wrapped]
+    if plain:
+        ema_keys = [k for k in EMA_KEYS if k in wrapped]
+        if ema_keys:
+            from core.console import info
+
+            info(f"{path.name} also holds EMA weights ({ema_keys[0]}); exporting {plain[0]!r}, pass --ema for those")
+        return plain[0]
+    if wrapped:  # only EMA weights were saved
+        raise CheckpointKeyError(path, "plain weights (state_dict / model)", checkpoint.keys(),
+                                 fix="pass --ema to export the checkpoint's EMA weights")
+    return None
+
+
+def _is_tensor(value) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
 
 
 @dataclass(frozen=True)

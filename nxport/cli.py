@@ -22,6 +22,11 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights", type=Path, help="local .pth/.safetensors file or HF-style directory")
     group.add_argument("--pretrained", action="store_true", help="download weights from the hub (needs internet)")
     group.add_argument("--random-init", action="store_true", help="random weights, for structural tests only")
+    group.add_argument("--ema", action="store_true", help="a training checkpoint's EMA weights (state_dict_ema) "
+                       "instead of its plain ones (state_dict)")
+    group.add_argument("--reparam", action=argparse.BooleanOptionalAction, default=True,
+                       help="fold MobileOne/RepVGG/FastViT training branches before export (timm's "
+                       "reparameterize_model, parity-checked); --no-reparam keeps them")
 
 
 def _add_preprocessing_options(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +58,13 @@ def _add_target_option(parser: argparse.ArgumentParser) -> None:
                              "within its window, preflight verdicts in the report")
 
 
+def _importing():
+    """torch and the model libraries take 5 s to import on an idle machine, 15 s on a busy one."""
+    from core.console import stage
+
+    return stage("importing torch and the model libraries")
+
+
 def _classifier_config(args):
     from exporters.config import Activation, ClassifierConfig
 
@@ -63,7 +75,7 @@ def _classifier_config(args):
         preprocessing=_preprocessing_overrides(args),
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite,
         parity_images=args.parity_images, parity_atol=args.parity_atol, simplify=args.simplify,
-        targets=tuple(getattr(args, "target", None) or ()),
+        reparameterize=args.reparam, ema=args.ema, targets=tuple(getattr(args, "target", None) or ()),
     )
 
 
@@ -84,9 +96,15 @@ def _add_classification(sub) -> None:
 
 
 def _run_classification(args) -> int:
-    from exporters import export_classifier
+    from exporters.early_checks import check_timm_inputs
 
-    return _print_result(export_classifier(_classifier_config(args)))
+    config = _classifier_config(args)
+    check_timm_inputs(config.model, config.weights, config.pretrained, config.random_init)  # before torch
+    with _importing():
+        from exporters import export_classifier
+        import exporters.classification  # noqa: F401  (torch + timm: the slow part of startup)
+
+    return _print_result(export_classifier(config))
 
 
 def _add_embedding(sub) -> None:
@@ -121,7 +139,11 @@ def _preprocessing_overrides(args):
 
 
 def _run_embedding(args) -> int:
-    from exporters.embedding import EmbeddingConfig, export_embedding
+    from exporters.early_checks import check_embedding_inputs
+
+    check_embedding_inputs(args.model, args.source, args.weights, args.pretrained, args.random_init)  # before torch
+    with _importing():
+        from exporters.embedding import EmbeddingConfig, export_embedding
 
     config = EmbeddingConfig(
         model=args.model, source=args.source, weights=args.weights, pretrained=args.pretrained,
@@ -129,7 +151,7 @@ def _run_embedding(args) -> int:
         projection_dim=args.projection_dim, template=args.template, opset=args.opset,
         preprocessing=_preprocessing_overrides(args), output_dir=args.output_dir, name=args.name,
         overwrite=args.overwrite, parity_images=args.parity_images, simplify=args.simplify,
-        targets=tuple(args.target or ()),
+        reparameterize=args.reparam, ema=args.ema, targets=tuple(args.target or ()),
     )
     return _print_result(export_embedding(config))
 
@@ -151,7 +173,7 @@ def _add_preconfigured(sub) -> None:
 
 
 def _run_preconfigured(args) -> int:
-    from exporters.preconfigured import PresetOverrides, export_preconfigured
+    from exporters.preconfigured import PresetOverrides, check_preset_inputs, export_preconfigured
 
     overrides = PresetOverrides(
         weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
@@ -159,6 +181,9 @@ def _run_preconfigured(args) -> int:
         pool=args.pool, normalize=args.normalize, labels=args.labels,
         preprocessing=_preprocessing_overrides(args), parity_images=args.parity_images,
     )
+    check_preset_inputs(args.model, overrides)  # a typo costs what --help costs
+    with _importing():
+        import exporters.embedding  # noqa: F401  (torch + timm: the slow part of startup)
     return _print_result(export_preconfigured(args.model, overrides))
 
 
@@ -189,7 +214,11 @@ def _add_clip(sub) -> None:
 
 
 def _run_clip(args) -> int:
-    from exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
+    from exporters.early_checks import check_weights_choice
+
+    check_weights_choice(args.model, args.weights, args.pretrained, args.random_init)  # before torch
+    with _importing():
+        from exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
 
     zero_shot = None
     if args.zero_shot:

@@ -196,3 +196,22 @@ def test_existing_pair_is_not_overwritten(tmp_path):
     with pytest.raises(OutputExistsError):
         export_clip(config)
     assert (tmp_path / "t_img.onnx").read_bytes() == before
+
+
+def test_open_clip_checkpoint_of_another_config_names_the_cause(tmp_path, open_clip_config):
+    """The cause (which keys, which shapes) survives; the fix names a flag that exists."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    from core.errors import WeightsError
+
+    wider = tmp_path / "nxport-tiny-clip-wide.json"
+    wider.write_text(json.dumps({**TINY_OPEN_CLIP, "embed_dim": 48}))
+    open_clip.add_model_config(wider)
+    save_file(open_clip.create_model("nxport-tiny-clip-wide").state_dict(), str(tmp_path / "wide.safetensors"))
+    with pytest.raises(WeightsError) as err:
+        export_clip(ClipConfig(model=str(open_clip_config), weights=tmp_path / "wide.safetensors",
+                               output_dir=tmp_path / "out"))
+    message = str(err.value)
+    assert "size mismatch for" in message and "torch.Size([64, 48])" in message, message
+    assert "--open-clip-config" not in message and "pass as --model the open_clip config" in message

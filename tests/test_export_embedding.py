@@ -146,7 +146,7 @@ def test_unsupported_processor_lists_the_templates(tmp_path):
 
 def test_hf_hub_id_without_network_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(WeightsUnavailableError, match="huggingface-cli download google/vit-base-patch16-224"):
+    with pytest.raises(WeightsUnavailableError, match="hf download google/vit-base-patch16-224"):
         export_embedding(EmbeddingConfig(model="google/vit-base-patch16-224", pretrained=True, output_dir=tmp_path))
 
 

@@ -8,7 +8,7 @@
 
 Writes clip_vit_b32_img.onnx, clip_vit_b32_txt.onnx, clip_vit_b32_tokenizer/ and clip_vit_b32.report.json.
 No CLIP weights install offline: get them on a machine with internet with
-`huggingface-cli download openai/clip-vit-base-patch32 --local-dir clip-vit-base-patch32`.
+`hf download openai/clip-vit-base-patch32 --local-dir clip-vit-base-patch32`.
 """
 
 import sys
