@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
 
-    from benchmarks import machine, report
+    from benchmarks import ceiling, machine, report
     from benchmarks.export_stages import first_input, photo_feeds
     from benchmarks.int8 import write_calibration_images
 
@@ -168,7 +168,8 @@ def main(argv=None) -> int:
                 "models": args.models, "batch": 1, "input": "224x224 RGB, a real photo"}
     results = machine.run_header(args.threads, settings, [report.SPEEDUP_NOTE])
     warm_up_toolchain()
-    results["machine"].update(machine.gemm_ceiling(args.threads))
+    print(f"measured ceiling: FP32 MatMuls on {ceiling.thread_counts(args.threads)} thread(s)", flush=True)
+    results["machine"].update(ceiling.measure(args.threads, "quick" if args.quick else "full"))
     # Artifacts live in a hidden work folder inside --output-dir (removed at the end), not in a shared /tmp.
     with tempfile.TemporaryDirectory(prefix=".work-", dir=args.output_dir) as tmp:
         feeds = photo_feeds()
