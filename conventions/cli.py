@@ -58,10 +58,12 @@ def _next_step(report) -> str:
     return "next: apply each MUST fix above, re-export, and run this check again"
 
 
-def _limits(args):
-    from conventions.sandbox import Limits
+def _limits(args, files: int):
+    from conventions.sandbox import Limits, process_started
 
     overrides = {k: v for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory_limit)) if v is not None}
+    if files == 1:  # what the user waits for: start-up counts against --timeout too
+        overrides["started"] = process_started()
     try:
         return Limits(**overrides)
     except ValueError as exc:
@@ -93,7 +95,7 @@ def _emit(text: str, output: str | None) -> None:
     write_bytes_atomic(output, (text + "\n").encode("utf-8"))  # a CI artifact: replaced, never half-written
 
 
-def _many(args, limits, config) -> int:
+def _many(args, limits, config, paths: list[str]) -> int:
     from conventions import batch, reports
 
     ignores = config.ignores + ((batch.IgnoreRule(tuple(args.ignore), batch.CLI_REASON),) if args.ignore else ())
@@ -111,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
     # argparse lists plain values (`text, json`) in --help and its errors; the code speaks the enums
     args.format = Format(args.format) if args.format else None
     args.fail_on = FailOn(args.fail_on) if args.fail_on else None
-    limits = _limits(args)
     config = load_config(args.config)
     paths = expand_paths(args.model)  # a folder or glob without a model fails here, in every --format
+    limits = _limits(args, len(paths))
     one_file_named = len(args.model) == 1 and paths == args.model
     plain = (args.fail_on is None and not args.ignore and args.output is None and not config.ignores
              and config.fail_on is None and one_file_named)
