@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="also run it in onnxruntime 1.17, the Nx reference runtime, and ask sclblonnx "
                      "(./setup.sh installs both)")
     run.add_argument("--timeout", type=float, default=None, metavar="S",
-                     help="wall-clock limit per model run (default 60; more -> rule H1)")
+                     help="wall-clock limit for the whole check of a file, start-up included "
+                     "(default 60; more -> rule H1)")
     run.add_argument("--memory-limit", type=int, default=None, metavar="MB",
                      help="memory cap per model run (default 4096; more -> rule H2)")
     run.add_argument("--jobs", type=int, default=None, metavar="N",
