@@ -59,14 +59,13 @@ class ModelContext:
 
     @property
     def image_input(self) -> TensorInfo | None:
-        """The input Nx feeds the frame to: `image-` if present, else the only rank-4 candidate (else the
-        only candidate if its rank is unknown). A lone rank-2 string is no image: every rule about the image
-        (B2-B7, C) speaks only of an input identified here, so none can contradict B1's "no image input"."""
+        """The input Nx feeds the frame to: `image-` if present, else the only rank-4 candidate. A lone
+        string or shapeless input is no image: every rule about the image (B2-B7, C) speaks only of an
+        input identified here, so none can contradict B1's "no rank-4 input"."""
         candidates = self.image_candidates
         named = [t for t in candidates if t.name == "image-"]
         rank4 = [t for t in candidates if t.rank == 4]
-        unknown_rank = [t for t in candidates if t.rank is None]
-        for group in (named, rank4, unknown_rank if len(candidates) == 1 else []):
+        for group in (named, rank4):
             if len(group) == 1:
                 return group[0]
         return None
