@@ -33,6 +33,12 @@ KIND_RULE = {"scores": "D2", "bboxes": "D3", "alarm": "D4", "embedding": "D5"}
 PASS_THROUGH_OPS = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
 RUNTIME_RULES = ["A3", "D2", "D3", "D4", "D5"]
 REAL_INPUT, SYNTHETIC = "a real input", "the synthetic feed"
+SYNTHETIC_FIX = {
+    "image": "give the model one image input 'image-' float32 (1,3,H,W) (rules B1-B6) so the checker feeds it a "
+             "real photo; run it with your own inputs to test its numbers",
+    "text": f"give the text tower one input {TEXT_INPUT!r} int64 (1, L) (rules B1-B5) so the checker feeds it "
+            "real token ids; run it with your own inputs to test its numbers",
+}
 
 
 @dataclass(frozen=True)
@@ -199,10 +205,9 @@ def _synthetic_run(ctx: ModelContext, session, feeds: Feeds, result: RuntimeResu
     outcome = ("what it showed: " + "; ".join(seen[:3]) + (f" (+{len(seen) - 3} more)" if len(seen) > 3 else "")
                if seen else "it ran, and its tensor outputs matched their declarations")
     result.findings.append(finding(
-        "A3", f"no Nx frame can be fed, so onnxruntime ran the model on a synthetic feed ({feeds.describe()}); "
+        "A3", f"Nx cannot feed this model, so onnxruntime ran it on a synthetic feed ({feeds.describe()}); "
               f"not judged against the conventions: {outcome}", level=Level.INFO,
-        fix="give the model one image input 'image-' float32 (1,3,H,W) (rules B1-B6) so the checker feeds it a "
-            "real photo; run it with your own inputs to test its numbers"))
+        fix=SYNTHETIC_FIX[ctx.profile]))
 
 
 def _run_twice(ctx: ModelContext, session, feeds: dict, label: str, result: RuntimeResult,
