@@ -23,3 +23,27 @@ fi
 # sclblonnx 0.3.0 (the legacy Nx checker, a second opinion beside ours) refuses onnx > 1.15: it lives here too.
 .venv-nx-reference/bin/python -m pip install --quiet --disable-pip-version-check "onnxruntime==1.17.3" "numpy<2" \
   "onnx==1.15.0" "sclblonnx==0.3.0" onnxoptimizer requests "onnxsim==0.4.36"
+# The ONNX project's backend test models (1,914 real .onnx files: every operator, odd inputs, control
+# flow) for the checker's corpus tests. Taken from the onnx wheel itself (pip download, not installed:
+# .venv pins its own onnx); skipped when already there.
+CORPUS=.corpus/onnx-1.22.0
+if [ ! -d "$CORPUS/node" ]; then
+  WHEEL_DIR="$(mktemp -d)"
+  .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    "onnx==1.22.0" -d "$WHEEL_DIR"
+  .venv/bin/python - "$WHEEL_DIR" "$CORPUS" <<'PY'
+import pathlib, sys, zipfile
+
+wheel = next(pathlib.Path(sys.argv[1]).glob("onnx-1.22.0-*.whl"))
+target, prefix = pathlib.Path(sys.argv[2]), "onnx/backend/test/data/"
+partial = target.with_name(target.name + ".partial")  # an interrupted run leaves no half corpus behind
+with zipfile.ZipFile(wheel) as zf:
+    for name in zf.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            out = partial / name[len(prefix):]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(zf.read(name))
+partial.rename(target)
+PY
+  rm -rf "$WHEEL_DIR"
+fi

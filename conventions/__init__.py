@@ -30,7 +30,8 @@ def check(model: str | os.PathLike | bytes | onnx.ModelProto, *, runtime: bool =
     runtime: also run it in onnxruntime on a real photo (`image`: None = skimage's chelsea, a path,
     a PIL image or a uint8 RGB array). profile: "image", "text" (CLIP text tower) or None to detect
     it (an input named `tokens-` means text). limits: conventions.sandbox.Limits (wall clock, memory
-    cap, feed size) for every stage that runs the model; None = the spec's defaults (60 s, 4096 MB).
+    cap, feed size); its wall clock bounds the whole call, every stage together (from `limits.started`
+    when set, else from the call); None = the spec's defaults (60 s, 4096 MB).
     evidence: outputs of a run the caller already did on this very graph (conventions.runtime.RunEvidence,
     an exporter's verification pass), checked instead of opening a second onnxruntime session.
     """

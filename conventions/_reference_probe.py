@@ -6,17 +6,24 @@ Prints one JSON line; exits 0 even when the model fails (the failure is the find
 """
 
 import json
+import os
 import sys
+
+# core.console's verbosity, inherited through the environment (this interpreter cannot import core):
+# below -v, onnxruntime logs nothing; the failure it would log is in this probe's JSON line.
+VERBOSE = os.environ.get("NXPORT_VERBOSITY", "1") == "2"
 
 
 def main(model_path: str, inputs_path: str, outputs_path: str) -> None:
     import numpy as np
     import onnxruntime as ort
 
+    severity = 2 if VERBOSE else 4
+    ort.set_default_logger_severity(severity)
     result = {"onnxruntime": ort.__version__, "numpy": np.__version__}
     try:
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = severity
         options.intra_op_num_threads = 1
         session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:

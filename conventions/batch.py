@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conventions.reports import FailOn, FileReport, Ignored
-from core.errors import ConfigError
+from core.errors import ConfigError, NxportError
 
 CONFIG_FILES = (".nxport.toml", "pyproject.toml")
 CLI_REASON = "--ignore on the command line"
@@ -117,15 +117,48 @@ def _config(table: dict, path: Path) -> Config:
     return Config(FailOn(fail_on) if fail_on else None, ignores, str(path))
 
 
+MODEL_GLOB = "**/*.onnx"
+
+
+class NoModelsFoundError(NxportError):
+    """A folder or glob with no model in it: a CI job pointed at the wrong place must go red, not pass on 0 files."""
+
+    def __init__(self, arg: str, searched: str):
+        super().__init__(f"no model found: {searched} matches no .onnx file",
+                         fix=f"check the path {arg!r}; name .onnx files, folders that contain them, or a glob "
+                         f"such as 'models/{MODEL_GLOB}'")
+        self.arg = arg
+
+
+def _models_below(folder: str) -> list[str]:
+    found = sorted(str(p) for p in Path(folder).glob(MODEL_GLOB) if p.is_file())
+    if not found:
+        raise NoModelsFoundError(folder, f"folder {folder!r} (searched with the glob {MODEL_GLOB!r})")
+    return found
+
+
+def _glob_matches(pattern: str) -> list[str]:
+    found = []
+    for match in sorted(glob.glob(pattern, recursive=True)):
+        if os.path.isdir(match):  # a folder a glob reaches, even one named x.onnx, is searched like a folder
+            found += sorted(str(p) for p in Path(match).glob(MODEL_GLOB) if p.is_file())
+        else:
+            found.append(match)
+    if not found:
+        raise NoModelsFoundError(pattern, f"the glob {pattern!r}")
+    return found
+
+
 def expand_paths(args: list[str]) -> list[str]:
-    """Files as given, folders -> every *.onnx below them (sorted), globs -> their matches.
-    A path that matches nothing is kept, so its report says "does not exist"."""
+    """Files as given, folders -> every *.onnx file below them (sorted), globs -> their matches.
+    A folder or glob without a model raises NoModelsFoundError (exit 2); a file path that does not
+    exist is kept, so its report says "does not exist"."""
     out: list[str] = []
     for arg in args:
-        if os.path.isdir(arg):
-            out += sorted(str(p) for p in Path(arg).rglob("*.onnx") if not p.is_dir())
-        elif glob.has_magic(arg):
-            out += sorted(glob.glob(arg, recursive=True)) or [arg]
+        if os.path.isdir(arg):  # a folder named x.onnx is a folder, not a model
+            out += _models_below(arg)
+        elif glob.has_magic(arg) and not os.path.exists(arg):
+            out += _glob_matches(arg)
         else:
             out.append(arg)
     return list(dict.fromkeys(out))  # a file named twice is checked once

@@ -44,8 +44,9 @@ def _mib(n: int) -> str:
 def limit_finding(outcome: Outcome, what: str, limits: Limits) -> Finding | None:
     """H1/H2 for an outcome that hit a limit; None when the child finished."""
     if outcome.status is Status.TIMEOUT:
-        return finding("H1", f"{what} gave no result within {limits.timeout_s:g} s (wall clock); the child "
-                             "process was killed")
+        return finding("H1", f"{what} gave no result within the {limits.timeout_s:g} s limit (wall clock for the "
+                             f"whole check of the file, start-up included; {outcome.detail}); the child process "
+                             "was killed")
     if outcome.status is Status.MEMORY:
         return finding("H2", f"{what} ran out of memory under the checker's cap of {limits.memory_mb} MB: "
                              f"{outcome.detail[:300]}")

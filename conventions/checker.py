@@ -11,11 +11,15 @@ from conventions.rulebook import run_rules
 
 def check(model, *, runtime: bool = True, image=None, profile: str | None = None,
           reference: bool = False, limits=None, evidence=None) -> CheckReport:
-    """limits: conventions.sandbox.Limits for the runtime stages (None: the spec's defaults).
+    """limits: conventions.sandbox.Limits (None: the spec's defaults); its wall clock bounds this whole
+    call, from `limits.started` if set (a CLI sets it to the process start) or else from now.
     evidence: a conventions.runtime.RunEvidence from a run already done on this graph (the exporters'
     single verification pass); the runtime stage then checks it instead of running the model again."""
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {PROFILES} (or None to detect it)")
+    from conventions.sandbox import Limits
+
+    limits = (limits or Limits()).clock_started()
     loaded = load_source(model)
     report = CheckReport(source=loaded.label, readable=loaded.model is not None, spec_version=spec.spec_version(),
                          profile=profile or "image")

@@ -2,8 +2,8 @@
 PATH... [--format text|json|junit|sarif|github] [--jobs N] [--fail-on must|should|info]
 
 PATH: .onnx files, folders (every *.onnx below them) and globs. Exit code: the worst verdict -
-0 every file passes, 1 a finding at or above --fail-on, 2 an unreadable file (or a bad --image /
-config). One file in the default text format prints the full report as before.
+0 every file passes, 1 a finding at or above --fail-on, 2 an unreadable file, a folder or glob with no
+.onnx file in it, or a bad --image / config. One file in the default text format prints the full report.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ DESCRIPTION = "Check ONNX files against the Nx conventions."
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="+", metavar="PATH", help=".onnx files, folders (recursive *.onnx) or globs")
     output = parser.add_argument_group("output")
-    output.add_argument("--format", type=Format, choices=list(Format), default=None,
+    output.add_argument("--format", choices=[f.value for f in Format], default=None,
                         help="text (default), json, junit (XML), sarif (2.1.0) or github (workflow commands)")
     output.add_argument("--json", action="store_true", help="one file: its full report as JSON (as --format json)")
     output.add_argument("--output", default=None, metavar="FILE", help="write the report to FILE (atomically)")
     policy = parser.add_argument_group("policy")
-    policy.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
+    policy.add_argument("--fail-on", choices=[f.value for f in FailOn], default=None,
                         help="lowest level that fails (default: config, else must)")
     policy.add_argument("--ignore", nargs="+", default=[], metavar="RULE", help="rule ids to ignore everywhere")
     policy.add_argument("--config", default=None, help="a .nxport.toml / pyproject.toml (default: found upward)")
@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="also run it in onnxruntime 1.17, the Nx reference runtime, and ask sclblonnx "
                      "(./setup.sh installs both)")
     run.add_argument("--timeout", type=float, default=None, metavar="S",
-                     help="wall-clock limit per model run (default 60; more -> rule H1)")
+                     help="wall-clock limit for the whole check of a file, start-up included "
+                     "(default 60; more -> rule H1)")
     run.add_argument("--memory-limit", type=int, default=None, metavar="MB",
                      help="memory cap per model run (default 4096; more -> rule H2)")
     run.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -58,10 +59,12 @@ def _next_step(report) -> str:
     return "next: apply each MUST fix above, re-export, and run this check again"
 
 
-def _limits(args):
-    from conventions.sandbox import Limits
+def _limits(args, files: int):
+    from conventions.sandbox import Limits, process_started
 
     overrides = {k: v for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory_limit)) if v is not None}
+    if files == 1:  # what the user waits for: start-up counts against --timeout too
+        overrides["started"] = process_started()
     try:
         return Limits(**overrides)
     except ValueError as exc:
@@ -93,33 +96,37 @@ def _emit(text: str, output: str | None) -> None:
     write_bytes_atomic(output, (text + "\n").encode("utf-8"))  # a CI artifact: replaced, never half-written
 
 
-def _many(args, limits, config) -> int:
+def _many(args, limits, config, paths: list[str]) -> int:
     from conventions import batch, reports
 
     ignores = config.ignores + ((batch.IgnoreRule(tuple(args.ignore), batch.CLI_REASON),) if args.ignore else ())
     options = batch.BatchOptions(args.runtime, args.reference_runtime, args.image, args.profile, limits, ignores,
                                  tuple(args.target or ()))
     fail_on = args.fail_on or config.fail_on or FailOn.MUST
-    paths = batch.expand_paths(args.model)
     results = batch.check_many(paths, options, jobs=args.jobs or os.cpu_count() or 1)
     _emit(reports.render(results, args.format or Format.TEXT, fail_on), args.output)
     return reports.exit_code(results, fail_on)
 
 
 def run(args: argparse.Namespace) -> int:
-    from conventions.batch import load_config
+    from conventions.batch import expand_paths, load_config
 
-    limits = _limits(args)
+    # argparse lists plain values (`text, json`) in --help and its errors; the code speaks the enums
+    args.format = Format(args.format) if args.format else None
+    args.fail_on = FailOn(args.fail_on) if args.fail_on else None
     config = load_config(args.config)
+    paths = expand_paths(args.model)  # a folder or glob without a model fails here, in every --format
+    limits = _limits(args, len(paths))
+    one_file_named = len(args.model) == 1 and paths == args.model
     plain = (args.fail_on is None and not args.ignore and args.output is None and not config.ignores
-             and config.fail_on is None and len(args.model) == 1 and not os.path.isdir(args.model[0]))
+             and config.fail_on is None and one_file_named)
     if plain and (args.format in (None, Format.TEXT) or (args.json and args.format is None)):
         if args.target:  # the NPU preflight instead of the conventions check
             return run_targets(args.model[0], args.target, as_json=args.json)
         return _single(args, limits)
     if args.json and args.format is None:
         args.format = Format.JSON
-    return _many(args, limits, config)
+    return _many(args, limits, config, paths)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,11 +59,13 @@ class ModelContext:
 
     @property
     def image_input(self) -> TensorInfo | None:
-        """The input Nx feeds the frame to: `image-` if present, else the only rank-4 (or only) candidate."""
+        """The input Nx feeds the frame to: `image-` if present, else the only rank-4 candidate. A lone
+        string or shapeless input is no image: every rule about the image (B2-B7, C) speaks only of an
+        input identified here, so none can contradict B1's "no rank-4 input"."""
         candidates = self.image_candidates
         named = [t for t in candidates if t.name == "image-"]
         rank4 = [t for t in candidates if t.rank == 4]
-        for group in (named, rank4, candidates):
+        for group in (named, rank4):
             if len(group) == 1:
                 return group[0]
         return None

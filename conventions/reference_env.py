@@ -27,8 +27,12 @@ def run_probe(python: Path, script: str, args: list[str], limits: Limits) -> dic
 
     {"ok": False, "limit": "H1" | "H2", ...} when the wall clock or the memory cap ended it."""
     command = [str(python), str(Path(__file__).with_name(script)), *args]
+    left = limits.seconds_left()  # the verdict's one wall-clock budget, not a fresh one per stage
+    if left <= 0:
+        return {"ok": False, "stage": "start", "limit": "H1",
+                "error": f"the {limits.timeout_s:g} s limit was spent before this stage started"}
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=limits.timeout_s,
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=left,
                               preexec_fn=preexec_limits(limits.memory_mb * 2**20))
     except subprocess.TimeoutExpired:
         return {"ok": False, "stage": "run", "limit": "H1", "error": f"no result within {limits.timeout_s:g} s"}

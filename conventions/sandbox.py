@@ -4,7 +4,9 @@ The checker meets files nobody vetted: a Loop with a 10^15 trip count never retu
 (1, 3, 50000, 50000) allocates 30 GB before the first op runs. Everything that executes a model
 (onnxruntime here, the reference runtime in its own interpreter) therefore runs in a child:
 
-- wall clock: the child is killed (SIGKILL) after `Limits.timeout_s` -> finding H1;
+- wall clock: `Limits.timeout_s` bounds the whole verdict of one file (reading it, the static rules,
+  starting the child, the run; from the start of the process for a single-file CLI run): the child is
+  killed (SIGKILL) when that budget is spent -> finding H1;
 - memory: RLIMIT_AS caps the child's address-space growth at `Limits.memory_mb` over what it
   inherits; an allocation beyond it fails inside the child -> finding H2 (so does a child killed
   by a signal: a crash in native code must not take the checker with it);
@@ -24,7 +26,7 @@ import resource
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from conventions import spec
 
@@ -42,10 +44,39 @@ class Limits:
     timeout_s: float = field(default_factory=lambda: float(spec.limit("runtime_timeout_s")))
     memory_mb: int = field(default_factory=lambda: int(spec.limit("runtime_memory_mb")))
     feed_bytes: int = field(default_factory=lambda: int(spec.limit("feed_bytes_max")))
+    # time.monotonic() when the verdict's clock started; None: when the check of the file begins
+    started: float | None = None
 
     def __post_init__(self):
         if not self.timeout_s > 0 or not self.memory_mb > 0 or not self.feed_bytes > 0:
             raise ValueError(f"limits must be positive, got {self}")
+
+    def clock_started(self) -> "Limits":
+        """These limits with the verdict's clock running (from now, unless it already runs)."""
+        return self if self.started is not None else replace(self, started=time.monotonic())
+
+    def seconds_left(self) -> float:
+        """What remains of `timeout_s` for the rest of this verdict."""
+        if self.started is None:
+            return self.timeout_s
+        return self.timeout_s - (time.monotonic() - self.started)
+
+
+def process_started() -> float:
+    """time.monotonic() at this process's start (interpreter start-up and imports included), so a
+    user's --timeout bounds what they wait for; the import time of this module where /proc is missing."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime, in clock ticks
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        age = uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED_AT
+    return time.monotonic() - max(0.0, age)
+
+
+_IMPORTED_AT = time.monotonic()
 
 
 class Status(enum.Enum):
@@ -111,7 +142,11 @@ def _child(conn, work: Callable, args: tuple, memory_bytes: int) -> None:
 
 
 def run_bounded(work: Callable, args: tuple, limits: Limits) -> Outcome:
-    """work(*args) in a child process under `limits`; never raises for what the child does."""
+    """work(*args) in a child process under `limits` (the child gets what is left of the verdict's
+    wall-clock budget); never raises for what the child does."""
+    left = limits.seconds_left()
+    if left <= 0:
+        return Outcome(Status.TIMEOUT, detail=f"the {limits.timeout_s:g} s budget was spent before the run started")
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(sender, work, args, limits.memory_mb * 2**20), daemon=True)
@@ -119,9 +154,9 @@ def run_bounded(work: Callable, args: tuple, limits: Limits) -> Outcome:
     proc.start()
     sender.close()  # the child holds the only writer: EOF on the pipe means it died
     try:
-        if not receiver.poll(limits.timeout_s):
-            return Outcome(Status.TIMEOUT, detail=f"no verdict after {limits.timeout_s:g} s",
-                           seconds=time.perf_counter() - started)
+        if not receiver.poll(max(0.0, limits.seconds_left())):
+            elapsed = time.perf_counter() - started
+            return Outcome(Status.TIMEOUT, detail=f"the model ran {elapsed:.1f} s of it", seconds=elapsed)
         status, payload, peak = receiver.recv()
     except (EOFError, OSError):
         proc.join(5)

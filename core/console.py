@@ -91,4 +91,9 @@ def quiet_onnxruntime() -> None:
     failure they describe already reaches the user as a typed error or a finding."""
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(4 if verbosity() < VERBOSE else 2)
+    ort.set_default_logger_severity(onnxruntime_log_severity())
+
+
+def onnxruntime_log_severity() -> int:
+    """For SessionOptions.log_severity_level: 4 (fatal only) unless -v, then 2 (warnings)."""
+    return 4 if verbosity() < VERBOSE else 2

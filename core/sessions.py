@@ -13,8 +13,13 @@ def cpu_session(model: bytes | str | Path, *, threads: int | None = None, optimi
     from burning a core that another job (decoding, a timed contender) needs."""
     import onnxruntime as ort
 
+    from core.console import onnxruntime_log_severity, quiet_onnxruntime
+
+    quiet_onnxruntime()
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # unused-initializer warnings are noise here
+    # A failed run already reaches the user as a typed error or a finding; ORT's own coloured
+    # `[E:onnxruntime:...]` line about it would only repeat it, raw (shown with -v).
+    options.log_severity_level = onnxruntime_log_severity()
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

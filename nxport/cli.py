@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.guard import run_guarded
+from core.guard import add_verbosity_everywhere, run_guarded
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show-model", help="one preconfigured model's full spec as JSON")
     show.add_argument("model")
     show.set_defaults(run=_run_show_model)
+    add_verbosity_everywhere(parser)
     return parser
 
 

@@ -31,13 +31,19 @@ def photos() -> dict:
 
 
 @pytest.fixture(scope="session")
-def lite0_artifact(tmp_path_factory) -> Path:
-    """The README's main job: the efficientnet_lite0 example run as a user runs it."""
+def lite0_export(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """The README's main job: the efficientnet_lite0 example run as a user runs it (its output kept)."""
     out = tmp_path_factory.mktemp("lite0")
     proc = subprocess.run(
         [sys.executable, str(REPO / "examples/efficientnet_lite0/export_to_onnx.py"), "--output-dir", str(out)],
         capture_output=True, text=True, timeout=600,
     )
+    return proc, out
+
+
+@pytest.fixture(scope="session")
+def lite0_artifact(lite0_export) -> Path:
+    proc, out = lite0_export
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "CONFORMANT" in proc.stdout and "Traceback" not in proc.stderr
     report = json.loads((out / "efficientnet_lite0.report.json").read_text())

@@ -141,3 +141,35 @@ def test_pre_commit_hook_fails_on_a_bad_model(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Failed" in result.stdout and "[MUST] E2" in result.stdout and "U+0000" in result.stdout
+
+
+def test_a_folder_without_models_fails_in_every_format(tmp_path, capsys):
+    """A mistyped-but-existing folder (or one named like a model) must turn the CI job red, naming the glob."""
+    from conventions.cli import main
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "README.md").write_text("no models here")
+    (tmp_path / "x.onnx").mkdir()
+    cases = [(folder, fmt.value) for folder in ("models", "x.onnx") for fmt in Format]
+    for name, fmt in cases + [("models/*.onnx", "sarif")]:
+        assert main([str(tmp_path / name), "--format", fmt, "--no-runtime"]) == 2, (name, fmt)
+        out, err = capsys.readouterr()
+        assert out == "" and "NoModelsFoundError" in err and str(tmp_path / name) in err, (name, fmt, err)
+        assert "**/*.onnx" in err or "matches no .onnx file" in err
+
+
+def test_a_folder_named_like_a_model_is_searched_not_read(tmp_path):
+    from conventions.batch import expand_paths
+
+    (tmp_path / "x.onnx").mkdir()
+    (tmp_path / "x.onnx" / "inner.onnx").write_bytes(classifier().SerializeToString())
+    assert expand_paths([str(tmp_path / "x.onnx")]) == [str(tmp_path / "x.onnx" / "inner.onnx")]
+    assert expand_paths([str(tmp_path / "*.onnx")]) == [str(tmp_path / "x.onnx" / "inner.onnx")]
+
+
+def test_choices_are_listed_by_value():
+    help_text = run_cli("--help").stdout
+    assert "{text,json,junit,sarif,github}" in help_text and "{must,should,info}" in help_text
+    assert "Format." not in help_text and "FailOn." not in help_text
+    wrong = run_cli("model.onnx", "--format", "xml")
+    assert wrong.returncode == 2 and "'text', 'json', 'junit', 'sarif', 'github'" in wrong.stderr

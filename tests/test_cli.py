@@ -57,3 +57,23 @@ def test_check_subcommand_exit_codes(lite0_artifact, tmp_path):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     assert nxport("check", str(broken)).returncode == 2
+
+
+def test_export_prints_results_not_third_party_warnings(lite0_export):
+    """torch.onnx, timm, onnxsim and onnxruntime all have warning channels; the user sees nxport's lines only."""
+    proc, _ = lite0_export
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "warn" not in proc.stderr.lower() and "[W:onnxruntime" not in proc.stderr
+    assert "[E:onnxruntime" not in proc.stderr and "CONFORMANT" in proc.stdout
+
+
+def test_verbosity_flags_on_every_level_of_the_command():
+    from core.console import NORMAL, QUIET, VERBOSE
+    from nxport.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["check", "m.onnx"]).verbosity == NORMAL
+    assert parser.parse_args(["-q", "check", "m.onnx"]).verbosity == QUIET
+    assert parser.parse_args(["check", "-q", "m.onnx"]).verbosity == QUIET
+    assert parser.parse_args(["export", "classification", "--model", "m", "-v"]).verbosity == VERBOSE
+    assert "-q, --quiet" in nxport("check", "--help").stdout and "-v, --verbose" in nxport("--help").stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,25 @@ def test_timeout_is_h1_with_a_fix_and_exit_1():
     (h1,) = [f for f in report.findings if f.rule_id == "H1"]
     assert h1.level.value == "MUST" and "1 s" in h1.message and "Loop" in h1.fix
     assert report.exit_code == 1 and report.runtime["sandbox"]["timeout_s"] == 1
+
+
+def test_timeout_bounds_the_whole_verdict_start_up_included(tmp_path):
+    """--timeout is what the user waits for: interpreter start-up, imports and the static rules count
+    against it (a hang used to answer after timeout + 1..5 s)."""
+    path = tmp_path / "hang.onnx"
+    path.write_bytes(loop_in_front(10**15).SerializeToString())
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "conventions", str(path), "--timeout", str(TIMEOUT_S)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    wall = time.perf_counter() - started
+    assert result.returncode == 1 and "[MUST] H1" in result.stdout and "start-up included" in result.stdout
+    assert wall < TIMEOUT_S + 1.0, f"verdict after {wall:.2f} s with --timeout {TIMEOUT_S}"
+
+
+def test_a_spent_budget_starts_no_child():
+    spent = Limits(timeout_s=1, started=time.monotonic() - 2)
+    outcome = run_bounded(_sleep, (30,), spent)
+    assert outcome.status is Status.TIMEOUT and "spent before the run started" in outcome.detail
 
 
 def test_huge_static_input_is_refused_before_allocation():

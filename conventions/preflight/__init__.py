@@ -66,7 +66,7 @@ def preflight_view(view: GraphView, profile: TargetProfile) -> TargetVerdict:
         target=profile.target, family=profile.family, toolchain=f"{profile.toolchain} {profile.toolchain_version}",
         verdict=verdict, precision=precision.value, findings=findings, host_partitions=labels,
         unknown_ops=unknown_counts(statuses), blocking_rules=blocking, crop=crop, nodes=len(statuses),
-        nodes_on_npu=sum(1 for s in statuses if s.status is OpStatus.SUPPORTED),
+        ops_supported=sum(1 for s in statuses if s.status is OpStatus.SUPPORTED),
         coverage_note=profile.op_coverage_note,
         sources={k: profile.cite(k) for k in profile.sources},
     )

@@ -35,13 +35,19 @@ class TargetVerdict:
     blocking_rules: list[str] = field(default_factory=list)
     crop: Crop | None = None
     nodes: int = 0
-    nodes_on_npu: int = 0
+    ops_supported: int = 0  # nodes whose op (and its conditions) the NPU takes, counted op by op
     coverage_note: str = ""
     sources: dict = field(default_factory=dict)
 
     @property
     def compiles(self) -> bool:
         return self.verdict is not Verdict.WILL_NOT_COMPILE
+
+    @property
+    def nodes_on_npu(self) -> int:
+        """A build that stops puts nothing on the NPU, however many of its ops the NPU supports one by one
+        (a dynamic input or a float model on an INT8-only toolchain stops it before any op is placed)."""
+        return self.ops_supported if self.compiles else 0
 
     def headline(self) -> str:
         if self.verdict is Verdict.HOST_PARTITIONS:
@@ -53,14 +59,16 @@ class TargetVerdict:
             what = f"unknown ops: {', '.join(f'{op} x{n}' for op, n in self.unknown_ops.items())}"
         else:
             what = "runs fully"
-        return f"{self.target} [{self.toolchain}]: {what}" \
-               f" ({self.nodes_on_npu}/{self.nodes} nodes on the NPU, {self.precision})"
+        placed = f"{self.nodes_on_npu}/{self.nodes} nodes on the NPU"
+        if not self.compiles:
+            placed += f"; {self.ops_supported} of them have ops it supports"
+        return f"{self.target} [{self.toolchain}]: {what} ({placed}, {self.precision})"
 
     def to_dict(self) -> dict:
         return {
             "target": self.target, "family": self.family, "toolchain": self.toolchain,
             "verdict": self.verdict.value, "headline": self.headline(), "precision": self.precision,
-            "nodes": self.nodes, "nodes_on_npu": self.nodes_on_npu,
+            "nodes": self.nodes, "nodes_on_npu": self.nodes_on_npu, "ops_supported": self.ops_supported,
             "host_partitions": self.host_partitions, "unknown_ops": self.unknown_ops,
             "blocking_rules": self.blocking_rules, "crop": self.crop.to_dict() if self.crop else None,
             "coverage_note": self.coverage_note,

@@ -109,10 +109,34 @@ def legacy_whitelist(ctx: ModelContext):
                       f"{', '.join(outside)}; current Nx is not known to need this list")
 
 
+CONTROL_FLOW_OPS = ("If", "Loop", "Scan")
+
+
 @rule("F2", profiles=("image",))
 def npu_preflight(ctx: ModelContext):
-    """Control flow that NPU compilers (Hailo, RKNN, MemryX) reject (INFO)."""
-    control = sorted({n.op_type for n, _ in iter_nodes(ctx.model) if n.op_type in ("If", "Loop", "Scan")})
+    """Control flow, and which NPU target profiles take it (INFO)."""
+    control = sorted({n.op_type for n, _ in iter_nodes(ctx.model)
+                      if n.op_type in CONTROL_FLOW_OPS and n.domain in DEFAULT_DOMAINS})
     if control:
-        yield finding("F2", f"control-flow ops {', '.join(control)}: CPU/GPU runtimes are fine, "
-                      "NPU compilers reject them")
+        yield finding("F2", f"control-flow ops {', '.join(control)}: CPU/GPU runtimes are fine; "
+                      f"{control_flow_by_target(ctx.model, control)} (`--target NAME` gives a target's verdict)")
+
+
+def control_flow_by_target(model: onnx.ModelProto, ops: list[str]) -> str:
+    """What each NPU profile says about `ops`, read from the same tables the preflight's verdicts use,
+    so this note and a `--target` verdict cannot disagree."""
+    from conventions.targets import OpStatus, Precision, list_targets, load_profile
+
+    int8 = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+    precision = Precision.INT8 if int8 else Precision.FP32
+    groups: dict[OpStatus, list[str]] = {}
+    for target in list_targets():
+        profile = load_profile(target)
+        statuses = {op: profile.rule_for(op).status_for(precision) for op in ops}
+        worst = next(s for s in (OpStatus.UNSUPPORTED, OpStatus.CONDITIONAL, OpStatus.UNKNOWN, OpStatus.SUPPORTED)
+                     if s in statuses.values() or s is OpStatus.SUPPORTED)
+        rejected = [op for op, s in statuses.items() if s is worst]
+        groups.setdefault(worst, []).append(target if len(rejected) == len(ops) else f"{target} ({', '.join(rejected)})")
+    words = {OpStatus.UNSUPPORTED: "off the NPU on", OpStatus.CONDITIONAL: "on the NPU only under conditions on",
+             OpStatus.UNKNOWN: "no public data for", OpStatus.SUPPORTED: "on the NPU on"}
+    return "; ".join(f"{words[s]} {', '.join(groups[s])}" for s in words if s in groups)

@@ -1,0 +1,112 @@
+"""The checker on the ONNX project's own backend test models (issue 21): 1,914 real files written by
+people who never heard of Nx. ./setup.sh fetches them into .corpus/ (from the onnx 1.22.0 wheel)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import conventions
+from conventions.findings import Level
+from conventions.preflight import Verdict, preflight
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / ".corpus" / "onnx-1.22.0"
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Path:
+    if not (CORPUS / "node").is_dir():
+        if os.environ.get("NXPORT_REQUIRE_CORPUS"):  # .ci/run: setup.sh fetched it, so missing is a failure
+            pytest.fail(f"{CORPUS} is missing although ./setup.sh ran; run ./setup.sh again")
+        pytest.skip(f"the ONNX backend test corpus is not in {CORPUS}: run ./setup.sh to fetch it")
+    return CORPUS
+
+
+def node(corpus: Path, name: str) -> str:
+    return str(corpus / "node" / name / "model.onnx")
+
+
+# Each file's own inputs run cleanly in onnxruntime; none can take a camera frame.
+UNFEEDABLE = {
+    "test_batchnorm_epsilon": ["'x' float[2, 3, 4, 5]", "batch 2", "'var' float[3]"],  # a batch-2 image + 4 vectors
+    "test_center_crop_pad_crop": ["'x' float[20, 10, 3]", "'shape' int64[3]", "no single rank-4 image input"],
+    "test_attention_4d_attn_mask_bool_4d_expanded": ["'Q' float[2, 3, 4, 8]", "'attn_mask' bool[2, 3, 4, 6]"],
+    "test_if_seq": ["'cond' bool[]", "it ran"],  # its output is a sequence, not a tensor
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNFEEDABLE))
+def test_runtime_stage_never_blames_a_model_for_its_synthetic_feed(corpus, name):
+    report = conventions.check(node(corpus, name))
+    runtime_musts = [f for f in report.must_findings if f.rule_id in ("A3", "D2", "D3", "D4", "D5")]
+    assert not runtime_musts, report.format_text()
+    (fed,) = [f for f in report.findings if f.rule_id == "A3" and "synthetic feed" in f.message]
+    assert fed.level is Level.INFO and all(text in fed.message for text in UNFEEDABLE[name]), fed.message
+    assert "re-export" not in fed.fix and report.runtime["synthetic_feed"]
+    assert "outputs" not in report.runtime.get("reference", {})
+
+
+# Representative files for each contradiction the issue found in one report (151 + 15 + 1,265 files before).
+NO_IMAGE_INPUT = ["test_ai_onnx_ml_label_encoder_string_int", "test_bernoulli", "test_bitcast_bool_to_uint8",
+                  "test_optional_has_element_optional_input", "test_sequence_map_identity_1_sequence"]  # string, bool, no tensor
+CONTROL_FLOW = ["test_if", "test_loop11", "test_scan_sum", "test_scan9_sum"]
+BUILD_STOPS_BEFORE_ANY_OP = ["test_acos", "test_castlike_BFLOAT16_to_FLOAT_expanded", "test_dequantizelinear"]
+
+
+def test_no_image_rule_speaks_of_an_input_b1_says_is_no_image(corpus):
+    for name in NO_IMAGE_INPUT:
+        report = conventions.check(node(corpus, name), runtime=False)
+        rules = {f.rule_id for f in report.findings}
+        assert "B1" in rules and not rules & {"B2", "B3", "B5", "B6", "B7"}, report.format_text()
+
+
+def _targets_named(message: str, phrase: str) -> set[str]:
+    match = re.search(rf"{phrase} ([\w\-, ()]+?)(?:;| \(`--target)", message)
+    return {t.split(" (")[0].strip() for t in match.group(1).split(", ")} if match else set()
+
+
+def test_control_flow_note_agrees_with_every_target_verdict(corpus):
+    for name in CONTROL_FLOW:
+        path = node(corpus, name)
+        (f2,) = [f for f in conventions.check(path, runtime=False).findings if f.rule_id == "F2"]
+        off, on = _targets_named(f2.message, "off the NPU on"), _targets_named(f2.message, "on the NPU on")
+        assert off and on, f2.message
+        for verdict in preflight(path, ["all"]):
+            if verdict.target in off:
+                assert verdict.verdict is not Verdict.RUNS_FULLY, (name, f2.message, verdict.headline())
+            if verdict.target in on:
+                assert verdict.verdict is not Verdict.UNKNOWN_OPS and not verdict.host_partitions, verdict.headline()
+
+
+def test_a_build_that_stops_places_no_node_on_the_npu(corpus):
+    stopped = 0
+    for name in BUILD_STOPS_BEFORE_ANY_OP:
+        for verdict in preflight(node(corpus, name), ["all"]):
+            if verdict.compiles:
+                continue
+            stopped += 1
+            assert verdict.nodes_on_npu == 0 and verdict.to_dict()["nodes_on_npu"] == 0
+            assert f"0/{verdict.nodes} nodes on the NPU" in verdict.headline(), verdict.headline()
+    assert stopped >= 3
+
+
+# Files whose run on the old feed made onnxruntime print coloured `[E:onnxruntime:...]` lines.
+ORT_LOGGED = ["test_affine_grid_2d", "test_reshape_zero_dim", "test_attention_4d_attn_mask_bool_4d_expanded"]
+
+
+def test_cli_output_is_quiet(corpus):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "nxport", "check", *(node(corpus, n) for n in ORT_LOGGED),
+                             "--format", "json", "--jobs", "1"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 1 and result.stdout.startswith("{"), result.stderr[-2000:]
+    assert "[E:onnxruntime" not in result.stderr and "Warning" not in result.stderr, result.stderr[-2000:]
+    verbose = subprocess.run([sys.executable, "-m", "conventions", "-v", node(corpus, "test_reshape_zero_dim")],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert "[E:onnxruntime" in verbose.stderr  # -v opens onnxruntime's log again, for debugging
