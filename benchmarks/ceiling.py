@@ -39,7 +39,7 @@ def matmul_model(n: int) -> bytes:
 
 
 def ort_matmul(n: int, threads: int) -> Callable[[], None]:
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     session = cpu_session(matmul_model(n), threads=threads)
     rng = np.random.default_rng(0)

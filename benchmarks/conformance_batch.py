@@ -1,5 +1,5 @@
 """The conformance check over many files (issue 15): a folder of small generated models checked as
-one call (`python -m conventions FOLDER --jobs 1`, then `--jobs 2`) against one process per file (a
+one call (`python -m nxport.conventions FOLDER --jobs 1`, then `--jobs 2`) against one process per file (a
 shell loop, or a CI step per model). Writes conformance_batch.json (wall times, ratios, per-file
 seconds, verdicts) and conformance_batch.md (what benchmarks/CONFORMANCE_BATCH.md holds) to --output-dir.
 
@@ -48,9 +48,9 @@ BROKEN_EVERY = 5  # models 1, 6, 11, ... are broken: 10 of 50, and 1 of a 4-mode
 
 
 class Scenario(str, enum.Enum):
-    ONE_CALL_JOBS1 = "one_call_jobs1"  # python -m conventions FOLDER --jobs 1
-    ONE_CALL_JOBS2 = "one_call_jobs2"  # python -m conventions FOLDER --jobs 2
-    PROCESS_PER_FILE = "process_per_file"  # for f in FOLDER/*.onnx; do python -m conventions $f; done
+    ONE_CALL_JOBS1 = "one_call_jobs1"  # python -m nxport.conventions FOLDER --jobs 1
+    ONE_CALL_JOBS2 = "one_call_jobs2"  # python -m nxport.conventions FOLDER --jobs 2
+    PROCESS_PER_FILE = "process_per_file"  # for f in FOLDER/*.onnx; do python -m nxport.conventions $f; done
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,11 @@ def _cli(args: list[str], settings: Settings) -> tuple[float, subprocess.Complet
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     flags = ["--format", "json"] + ([] if settings.runtime else ["--no-runtime"])
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "conventions", *args, *flags], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "nxport.conventions", *args, *flags], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=settings.timeout_s)
     wall = time.perf_counter() - started
     if proc.returncode not in (0, 1, 2) or "Traceback" in proc.stderr or not proc.stdout.startswith("{"):
-        raise RuntimeError(f"python -m conventions {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"python -m nxport.conventions {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}")
     return wall, proc
 
 
@@ -130,7 +130,7 @@ def _files(stdout: str, folder: Path) -> dict[str, dict]:
 
 def run_scenario(scenario: Scenario, folder: Path, settings: Settings) -> dict:
     """Wall time of one scenario, and what it said about every file."""
-    from conventions.batch import expand_paths
+    from nxport.conventions.checking.batch import expand_paths
 
     if scenario is Scenario.PROCESS_PER_FILE:
         wall, files = 0.0, {}
@@ -303,7 +303,7 @@ def run(settings: Settings, folder: Path | None) -> dict:
 
 
 def main(argv=None) -> int:
-    from core.atomic import prepare_output_dir, write_bytes_atomic
+    from nxport.core.atomic import prepare_output_dir, write_bytes_atomic
 
     settings, output_dir, folder = parse_args(argv)
     output_dir = prepare_output_dir(output_dir)

@@ -89,10 +89,10 @@ def artifact_feed(path: Path, threshold: float) -> dict:
     (contract input and normalization), plus the optional threshold and an all-true mask."""
     import numpy as np
 
-    from conventions.contract import read_contract
-    from core.images import sample_photos
-    from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT
-    from exporters.parity import nx_feeds
+    from nxport.conventions.contract import read_contract
+    from nxport.core.images import sample_photos
+    from nxport.exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT
+    from nxport.exporters.parity import nx_feeds
 
     contract = read_contract(path)
     photo = next(p for p in sample_photos() if p.name == LATENCY_PHOTO)
@@ -117,7 +117,7 @@ def parity_summary(parity: dict) -> dict:
 
 
 def rows_of(path: Path, feed: dict, threads: int) -> int:
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     return int(cpu_session(str(path), threads=threads).run(None, feed)[0].shape[0])
 
@@ -127,8 +127,8 @@ def bench_yolov8n(args, workdir: Path) -> dict:
     from benchmarks.latency import measure_interleaved, ort_feed_runner
     import numpy as np
 
-    from exporters.detection_head import INPUT_NAME, read_network
-    from exporters.detection_tail import THRESHOLD_INPUT
+    from nxport.exporters.detection_head import INPUT_NAME, read_network
+    from nxport.exporters.detection_tail import THRESHOLD_INPUT
     from nxport.cli import main as nxport_main
 
     weights = yolov8n_weights()
@@ -190,9 +190,9 @@ def bench_yolos(args, workdir: Path) -> dict:
     import torch
 
     from benchmarks.latency import measure_interleaved, ort_feed_runner
-    from exporters.detection import export_detection
-    from exporters.detection_config import DetectionConfig
-    from exporters.detection_head import INPUT_NAME
+    from nxport.exporters.detection import export_detection
+    from nxport.exporters.detection_config import DetectionConfig
+    from nxport.exporters.detection_head import INPUT_NAME
 
     size = args.yolos_size
     print(f"[yolos] export (random init, yolos-tiny architecture, {size}x{size})", flush=True)

@@ -27,17 +27,17 @@ class Baseline:
 
 def photo_feeds(input_name: str = BASELINE_INPUT) -> list[dict]:
     """Real photos, resized to the input and ImageNet-normalized (for BatchNorm statistics and as input)."""
-    from conventions.normalization import Normalization
-    from exporters.config import IMAGENET_MEAN, IMAGENET_STD
-    from exporters.parity import nx_feeds
-    from core.images import sample_photos
+    from nxport.conventions.normalization import Normalization
+    from nxport.exporters.config import IMAGENET_MEAN, IMAGENET_STD
+    from nxport.exporters.parity import nx_feeds
+    from nxport.core.images import sample_photos
 
     norm = Normalization.from_unit_scale(IMAGENET_MEAN, IMAGENET_STD)
     return nx_feeds(sample_photos(), input_name, INPUT_SHAPE, norm)
 
 
 def export_ours(bench: BenchModel, output_dir: Path) -> tuple[dict, Path]:
-    from exporters import ClassifierConfig, export_classifier
+    from nxport.exporters import ClassifierConfig, export_classifier
 
     config = ClassifierConfig(model=bench.name, weights=bench.weights_path(), random_init=not bench.real_weights,
                               output_dir=output_dir, name=bench.name, overwrite=True)
@@ -52,11 +52,11 @@ def export_baseline(bench: BenchModel, feeds: list[dict]) -> tuple[dict, Baselin
     import onnxsim
     import torch
 
-    from exporters.config import Activation
-    from exporters.heads import ProbabilityHead
-    from exporters.random_init import recalibrate_batchnorm
-    from exporters.report import StageTimer
-    from exporters.timm_source import load_timm_model
+    from nxport.exporters.config import Activation
+    from nxport.exporters.heads import ProbabilityHead
+    from nxport.exporters.random_init import recalibrate_batchnorm
+    from nxport.exporters.report import StageTimer
+    from nxport.exporters.timm_source import load_timm_model
 
     timer = StageTimer()
     with timer("load"):

@@ -16,7 +16,7 @@ def write_calibration_images(folder: Path, count: int, seed: int = 0) -> Path:
     """`count` JPEGs: the offline sample photos first, then seeded random crops of them."""
     from PIL import Image
 
-    from core.images import sample_photos
+    from nxport.core.images import sample_photos
 
     folder.mkdir(parents=True, exist_ok=True)
     photos, rng = sample_photos(), np.random.default_rng(seed)
@@ -34,8 +34,8 @@ def write_calibration_images(folder: Path, count: int, seed: int = 0) -> Path:
 
 def benchmark_int8(fp32_path: Path, images: Path, workdir: Path, x: np.ndarray, threads: int,
                    runs: int, warmup: int) -> dict:
-    from calibration import DEFAULT, Augmentation, calibrate
-    from exporters.classification import INPUT_NAME as input_name
+    from nxport.calibration import DEFAULT, Augmentation, calibrate
+    from nxport.exporters.classification import INPUT_NAME as input_name
 
     started = time.perf_counter()
     result = calibrate(fp32_path, images, output_dir=workdir, recipe=DEFAULT, progress=False,

@@ -18,13 +18,13 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from calibration import DEFAULT, NAIVE, evaluate
-from calibration.artifact import read_artifact
-from calibration.engine import Engine
-from calibration.inventory import inventory
-from calibration.reader import ImageSet, nx_tensors
-from calibration.recipes import CalibrationMethodName, WeightRounding
-from calibration.storage import WeightStorage
+from nxport.calibration import DEFAULT, NAIVE, evaluate
+from nxport.calibration.artifact import read_artifact
+from nxport.calibration.engine import Engine
+from nxport.calibration.inventory import inventory
+from nxport.calibration.reader import ImageSet, nx_tensors
+from nxport.calibration.recipes import CalibrationMethodName, WeightRounding
+from nxport.calibration.storage import WeightStorage
 
 # Ours, built up one step at a time (each row adds one thing to the row before).
 _NEAREST = replace(DEFAULT, weight_rounding=WeightRounding.NEAREST)

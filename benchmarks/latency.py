@@ -19,7 +19,7 @@ def ort_feed_runner(model: bytes | str, feed: dict, threads: int) -> Callable[[]
     """One onnxruntime CPU session with exactly `threads` intra-op threads, run on a fixed feed (all
     inputs, e.g. a detector's image, threshold and mask). Spinning is off: a spinning ORT worker would
     steal the core from the contender timed right after it."""
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     session = cpu_session(model, threads=threads, spinning=False)
     return lambda: session.run(None, feed)

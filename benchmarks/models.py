@@ -18,7 +18,7 @@ class BenchModel:
     def weights_path(self) -> Path | None:
         if not self.real_weights:
             return None
-        from exporters.preconfigured import LITE0_PACKAGE, offline_weights_path
+        from nxport.exporters.preconfigured import LITE0_PACKAGE, offline_weights_path
 
         path = offline_weights_path(LITE0_PACKAGE)
         if path is None:

@@ -80,9 +80,9 @@ def warm_up_toolchain() -> None:
     import onnxsim
     import torch
 
-    import calibration  # noqa: F401  (import cost paid before timing)
-    import conventions  # noqa: F401
-    import exporters  # noqa: F401
+    from nxport import calibration  # noqa: F401  (import cost paid before timing)
+    from nxport import conventions  # noqa: F401
+    from nxport import exporters  # noqa: F401
     from benchmarks.latency import ort_runner
 
     tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
@@ -112,7 +112,7 @@ def section(entry: dict, key: str, measure) -> object | None:
 def measure_latency(ours_path: Path, baseline, x, args) -> dict:
     from benchmarks.export_stages import BASELINE_INPUT
     from benchmarks.latency import measure_interleaved, ort_runner, torch_runner
-    from conventions.contract import read_contract
+    from nxport.conventions.contract import read_contract
 
     stats = measure_interleaved({
         "ort": ort_runner(str(ours_path), read_contract(ours_path).input.name, x, args.threads),

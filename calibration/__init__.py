@@ -1,14 +1,14 @@
 """INT8 calibration of nxport artifacts: ONNX Runtime static QDQ quantization the Nx way.
 
-    from calibration import calibrate
+    from nxport.calibration import calibrate
     result = calibrate("build/efficientnet_lite0.onnx", "photos/", eval_images="eval/", output_dir="build")
-    python -m calibration build/efficientnet_lite0.onnx --images photos/ --eval-images eval/ --output-dir build
+    python -m nxport.calibration build/efficientnet_lite0.onnx --images photos/ --eval-images eval/ --output-dir build
 
 Heavy imports (onnx, onnxruntime) happen inside the functions that need them.
 """
 
-from calibration.augment import Augmentation
-from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName, Recipe
+from nxport.calibration.augment import Augmentation
+from nxport.calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName, Recipe
 
 __all__ = ["DEFAULT", "NAIVE", "Augmentation", "CalibrationMethodName", "CalibrationResult", "QuantTypeName",
            "Recipe", "calibrate"]
@@ -16,7 +16,7 @@ __all__ = ["DEFAULT", "NAIVE", "Augmentation", "CalibrationMethodName", "Calibra
 
 def __getattr__(name):
     if name in ("calibrate", "CalibrationResult"):
-        from calibration import api
+        from nxport.calibration import api
 
         return getattr(api, name)
     raise AttributeError(name)

@@ -1,5 +1,5 @@
 import sys
 
-from calibration.cli import main
+from nxport.calibration.cli import main
 
 sys.exit(main())

@@ -9,21 +9,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from calibration import evaluate
-from calibration.artifact import read_artifact
-from calibration.augment import Augmentation
-from calibration.engine import Engine
-from calibration.errors import InvalidOptionError, NothingToQuantizeError
-from calibration.inventory import COMPUTE_OPS, inventory
-from calibration.metrics import MARGIN_BANDS
-from calibration.quantize import INT8_METADATA_KEY
-from calibration.reader import (MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET,
+from nxport.calibration import evaluate
+from nxport.calibration.artifact import read_artifact
+from nxport.calibration.augment import Augmentation
+from nxport.calibration.engine import Engine
+from nxport.calibration.errors import InvalidOptionError, NothingToQuantizeError
+from nxport.calibration.inventory import COMPUTE_OPS, inventory
+from nxport.calibration.metrics import MARGIN_BANDS
+from nxport.calibration.quantize import INT8_METADATA_KEY
+from nxport.calibration.reader import (MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET,
                                RECOMMENDED_CALIBRATION_IMAGES, ImageSet, nx_tensors)
-from calibration.recipes import DEFAULT, NAIVE, Recipe, WeightRounding
-from calibration.report import format_summary, headline, int8_paths, to_json
-from calibration.sensitivity import compute_sqnr, rank_layers, tensor_sqnr
-from core.atomic import atomic_path, prepare_output_dir, refuse_existing
-from core.console import info
+from nxport.calibration.recipes import DEFAULT, NAIVE, Recipe, WeightRounding
+from nxport.calibration.report import format_summary, headline, int8_paths, to_json
+from nxport.calibration.sensitivity import compute_sqnr, rank_layers, tensor_sqnr
+from nxport.core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.core.console import info
 
 DEFAULT_TARGET = 0.99  # top-1 agreement (classifiers) or mean cosine (embeddings)
 TARGET_MARGIN = 0.1  # classifiers: the target applies to images whose FP32 top-1 margin is at least this
@@ -101,7 +101,7 @@ def calibrate(model_path, images, *, eval_images=None, output_dir, recipe: Recip
         chosen, data, auto_info = _quantize(engine, recipe, target, target_margin)
         report = _measure(engine, chosen, data, evalset, (target, target_margin), compare_naive, auto_info)
     report["timings_s"] = {"total": round(time.perf_counter() - started, 2)}
-    report["next_steps"] = [f"python -m conventions {paths.onnx}   # re-check any time",
+    report["next_steps"] = [f"python -m nxport.conventions {paths.onnx}   # re-check any time",
                             "compile/upload the .int8.onnx for the NPU; keep the FP32 artifact as the reference"]
     report["written"] = report["target_met"] is not False or keep_on_miss
     if not report["written"]:  # a model that failed its own acceptance test is not an artifact
@@ -143,7 +143,7 @@ def _refuse_nothing_to_quantize(artifact, model) -> None:
 def _quantize(engine: Engine, recipe, target, margin: float):
     if recipe != AUTO:
         return recipe, engine.quantize(recipe), None
-    from calibration.auto import auto_calibrate
+    from nxport.calibration.auto import auto_calibrate
 
     if target > 1.0:  # agreement and cosine never exceed 1: no search can meet it
         return DEFAULT, engine.quantize(DEFAULT), {"note": f"target {target} > 1 cannot be met; no search run"}
@@ -154,8 +154,8 @@ def _quantize(engine: Engine, recipe, target, margin: float):
 
 def _conformance(data: bytes) -> dict:
     """The INT8 artifact must pass the checker like the FP32 one; a MUST finding is an error."""
-    import conventions
-    from core.errors import ConformanceError
+    from nxport import conventions
+    from nxport.core.errors import ConformanceError
 
     # reference=True: the INT8 graph must also run in onnxruntime 1.17, the Nx reference runtime,
     # whose QLinearConv refuses per-channel uint8 weights with unequal zero points.
@@ -163,7 +163,7 @@ def _conformance(data: bytes) -> dict:
     if not report.conformant:
         must = report.must_findings
         raise ConformanceError("The INT8 artifact breaks " + "; ".join(f"{f.rule_id}: {f.message}" for f in must[:5]),
-                               findings=must, fix="check the FP32 artifact with `python -m conventions` first; "
+                               findings=must, fix="check the FP32 artifact with `python -m nxport.conventions` first; "
                                "if it is conformant, report this as a calibration bug")
     return {"verdict": report.verdict(), "conformant": report.conformant,
             "findings": [f.to_dict() for f in report.sorted_findings() if f.level.value != "INFO"]}

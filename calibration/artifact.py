@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from calibration.errors import ModelNotFoundError, NotAnNxArtifactError
-from conventions.contract import Contract, OutputKind, read_contract
-from conventions.normalization import Normalization
-from conventions.nx_input import InputLayout
+from nxport.calibration.errors import ModelNotFoundError, NotAnNxArtifactError
+from nxport.conventions.contract import Contract, OutputKind, read_contract
+from nxport.conventions.normalization import Normalization
+from nxport.conventions.nx_input import InputLayout
 
 # What calibration measures: agreement of class scores, or cosine of embeddings.
 CALIBRATABLE_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING)

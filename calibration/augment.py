@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.errors import InvalidOptionError
+from nxport.calibration.errors import InvalidOptionError
 
 
 @dataclass(frozen=True)

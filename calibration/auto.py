@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from calibration import evaluate
-from calibration.float_activations import activation_tensors, keep_float
-from calibration.metrics import as_probabilities, cosine, kl_divergence
-from calibration.recipes import AUTO_BASES, Recipe, WeightRounding
-from calibration.sensitivity import LayerError, layer_errors
+from nxport.calibration import evaluate
+from nxport.calibration.float_activations import activation_tensors, keep_float
+from nxport.calibration.metrics import as_probabilities, cosine, kl_divergence
+from nxport.calibration.recipes import AUTO_BASES, Recipe, WeightRounding
+from nxport.calibration.sensitivity import LayerError, layer_errors
 
 COMPUTE = {"Conv", "Gemm", "MatMul", "ConvTranspose"}
 SENSITIVE_COUNTS = (4, 8)

@@ -1,4 +1,4 @@
-"""`python -m calibration` / `nxport calibrate`: a thin CLI over calibration.calibrate().
+"""`python -m nxport.calibration` / `nxport calibrate`: a thin CLI over calibration.calibrate().
 
 Exit codes: 0 done (and target met, if one was asked for), 1 target missed (nothing written unless
 --keep-on-miss) or a check failed, 2 bad input (missing model, not an Nx artifact, empty/undecodable
@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from calibration.augment import Augmentation
-from calibration.metrics import MARGIN_BANDS
-from calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName, WeightRounding
-from calibration.storage import WeightStorage
+from nxport.calibration.augment import Augmentation
+from nxport.calibration.metrics import MARGIN_BANDS
+from nxport.calibration.recipes import DEFAULT, NAIVE, CalibrationMethodName, QuantTypeName, WeightRounding
+from nxport.calibration.storage import WeightStorage
 
 RECIPES = {"default": DEFAULT, "naive": NAIVE, "auto": "auto"}
 
@@ -86,13 +86,13 @@ def _recipe(args):
 
 
 def run(args) -> int:
-    from calibration.detection import is_detector_artifact
+    from nxport.calibration.detection import is_detector_artifact
 
     if is_detector_artifact(args.model):  # bboxes- artifacts: the network is quantized, the tail stays float
-        from calibration.detection import run_cli
+        from nxport.calibration.detection import run_cli
 
         return run_cli(args)
-    from calibration.api import calibrate
+    from nxport.calibration.api import calibrate
 
     result = calibrate(args.model, args.images, eval_images=args.eval_images, output_dir=args.output_dir,
                        recipe=_recipe(args), target=args.target, overwrite=args.overwrite, progress=args.progress,
@@ -104,6 +104,6 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.guard import guarded_main
+    from nxport.core.guard import guarded_main
 
-    return guarded_main("python -m calibration", "INT8 (QDQ) calibration of an Nx artifact", add_arguments, run, argv)
+    return guarded_main("python -m nxport.calibration", "INT8 (QDQ) calibration of an Nx artifact", add_arguments, run, argv)

@@ -1,6 +1,6 @@
 """INT8 for detector artifacts: the network is quantized (QDQ), the decode / NMS tail stays float.
 
-    from calibration.detection import calibrate_detector
+    from nxport.calibration.detection import calibrate_detector
     result = calibrate_detector("build/yolov8n_face.onnx", "photos/", eval_images="other/", output_dir="build/")
 
 The cut is the raw head the exporter recorded (`metadata_props["nxport"].head.raw_output`): the
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.errors import NotAnNxArtifactError, TooFewImagesError
-from calibration.reader import MIN_CALIBRATION_IMAGES
-from conventions.contract import INT8_KEY, set_metadata
-from core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.calibration.errors import NotAnNxArtifactError, TooFewImagesError
+from nxport.calibration.reader import MIN_CALIBRATION_IMAGES
+from nxport.conventions.contract import INT8_KEY, set_metadata
+from nxport.core.atomic import atomic_path, prepare_output_dir, refuse_existing
 
 MATCH_IOU = 0.5  # the COCO AP50 criterion: a box "is the same detection" at IoU >= 0.5
 EVAL_THRESHOLDS = (0.05, 0.25)  # many low-score boxes (sensitive to INT8 noise) and Ultralytics' default
@@ -47,8 +47,8 @@ def read_detector(path: str | Path) -> DetectorArtifact:
     checker refuses it; then the raw head recorded by `nxport export detection` marks where to cut."""
     import onnx
 
-    from calibration.errors import ModelNotFoundError
-    from conventions.contract import OutputKind, read_contract
+    from nxport.calibration.errors import ModelNotFoundError
+    from nxport.conventions.contract import OutputKind, read_contract
 
     path = Path(path)
     if not path.is_file():
@@ -64,7 +64,7 @@ def read_detector(path: str | Path) -> DetectorArtifact:
 
 def is_detector_artifact(path: str | Path) -> bool:
     """Whether calibration takes the detector path: the output kind its contract declares."""
-    from conventions.contract import OutputKind, read_contract
+    from nxport.conventions.contract import OutputKind, read_contract
 
     try:
         return read_contract(path).kind is OutputKind.BBOXES
@@ -109,8 +109,8 @@ class _PhotoReader:
         self._files, self._shape, self._norm = iter(files), shape, norm
 
     def get_next(self):
-        from conventions.nx_input import InputLayout, nx_preprocess
-        from core.images import load_image
+        from nxport.conventions.nx_input import InputLayout, nx_preprocess
+        from nxport.core.images import load_image
 
         path = next(self._files, None)
         if path is None:
@@ -136,7 +136,7 @@ def quantize_network(network, files: list[Path], artifact: DetectorArtifact, wor
 
 def matched_boxes(fp32: np.ndarray, int8: np.ndarray) -> list[float]:
     """IoUs of greedy one-to-one matches (FP32 rows by score; same class, IoU >= MATCH_IOU)."""
-    from exporters.detection_reference import box_iou
+    from nxport.exporters.detection_reference import box_iou
 
     if not len(fp32) or not len(int8):
         return []
@@ -153,9 +153,9 @@ def matched_boxes(fp32: np.ndarray, int8: np.ndarray) -> list[float]:
 
 def compare_detections(fp32_bytes: bytes, int8_bytes: bytes, files: list[Path], artifact: DetectorArtifact,
                        threshold: float) -> dict:
-    from conventions.nx_input import InputLayout, nx_preprocess
-    from core.images import load_image
-    from core.sessions import cpu_session
+    from nxport.conventions.nx_input import InputLayout, nx_preprocess
+    from nxport.core.images import load_image
+    from nxport.core.sessions import cpu_session
 
     sessions = [cpu_session(fp32_bytes, threads=1), cpu_session(int8_bytes, threads=1)]
     height, width = artifact.shape[2:]
@@ -182,9 +182,9 @@ def image_files(folder, max_images: int | None, seed: int) -> list[Path]:
     """A seeded sample of the photos under `folder` (recursive), in a stable order."""
     import random
 
-    from calibration.errors import EmptyImageFolderError
-    from core.errors import ConfigError
-    from core.images import IMAGE_SUFFIXES, iter_image_files
+    from nxport.calibration.errors import EmptyImageFolderError
+    from nxport.core.errors import ConfigError
+    from nxport.core.images import IMAGE_SUFFIXES, iter_image_files
 
     files = iter_image_files(Path(folder), recursive=True)
     if not files:
@@ -226,7 +226,7 @@ class DetectorCalibration:
 
 def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name: str | None = None,
                        overwrite: bool = False, max_images: int | None = None, seed: int = 0) -> DetectorCalibration:
-    from exporters.detection_tail import compose
+    from nxport.exporters.detection_tail import compose
 
     artifact = read_detector(model_path)
     directory = prepare_output_dir(output_dir)
@@ -263,14 +263,14 @@ def calibrate_detector(model_path, images, *, eval_images=None, output_dir, name
 
 
 def _conformance(data: bytes) -> dict:
-    from exporters.artifact import check_conformance
+    from nxport.exporters.artifact import check_conformance
 
     return check_conformance(data).to_dict()  # raises ConformanceError on any MUST finding
 
 
 def run_cli(args) -> int:
     """`nxport calibrate DETECTOR.onnx`: the classifier/embedding recipe options do not apply here."""
-    from core.errors import ConfigError
+    from nxport.core.errors import ConfigError
 
     recipe_options = ("method", "per_channel", "symmetric_activations", "activation_type", "weight_type",
                       "percentile", "histogram_bins", "keep_float", "target", "weight_storage", "reduce_range",

@@ -6,16 +6,16 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calibration import evaluate
-from calibration.quantize import Stamp, collect_ranges, finalize, output_tail_nodes, run_quantizer
-from calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
-from calibration.bias_correction import correct_biases
-from calibration.errors import InvalidOptionError
-from calibration.float_activations import activation_tensors, keep_float
-from calibration.input_grid import align_input_grid
-from calibration.recipes import Recipe, WeightRounding
-from calibration.rounding import round_weights
-from calibration.storage import store_weights
+from nxport.calibration import evaluate
+from nxport.calibration.quantize import Stamp, collect_ranges, finalize, output_tail_nodes, run_quantizer
+from nxport.calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
+from nxport.calibration.bias_correction import correct_biases
+from nxport.calibration.errors import InvalidOptionError
+from nxport.calibration.float_activations import activation_tensors, keep_float
+from nxport.calibration.input_grid import align_input_grid
+from nxport.calibration.recipes import Recipe, WeightRounding
+from nxport.calibration.rounding import round_weights
+from nxport.calibration.storage import store_weights
 
 TUNING_SAMPLES = 48  # calibration samples the automatic mode scores candidates on
 SENSITIVITY_SAMPLES = 4

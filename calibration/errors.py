@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import ConfigError, NxportError
+from nxport.core.errors import ConfigError, NxportError
 
 
 class CalibrationError(NxportError):

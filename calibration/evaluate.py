@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from calibration.metrics import ClassifierStats, cosine
+from nxport.calibration.metrics import ClassifierStats, cosine
 
 RUNTIMES = ("ort_cpu", "simulated")
 
 
 def session(model: bytes | str, *, optimized: bool = True, threads: int | None = None):
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     return cpu_session(model, threads=threads, optimized=optimized)
 

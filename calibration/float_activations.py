@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibration.quantize import drop_dead_nodes
-from calibration.storage import drop_unused_initializers
+from nxport.calibration.quantize import drop_dead_nodes
+from nxport.calibration.storage import drop_unused_initializers
 
 
 def activation_tensors(qmodel) -> list[str]:

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from calibration.recipes import CalibrationMethodName, QuantTypeName, Recipe
-from conventions.contract import INT8_KEY as INT8_METADATA_KEY
-from conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
+from nxport.calibration.recipes import CalibrationMethodName, QuantTypeName, Recipe
+from nxport.conventions.contract import INT8_KEY as INT8_METADATA_KEY
+from nxport.conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
 
 # Ops that end a network's numeric core; everything after the last of them stays float.
 COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
@@ -101,7 +101,7 @@ def _mse_ranges(calibrator, model_path: Path):
     import onnx
     from onnxruntime.quantization.calibrate import CalibrationMethod, TensorsData
 
-    from calibration.ranges import ranges_from_histograms
+    from nxport.calibration.ranges import ranges_from_histograms
 
     inputs = {i.name for i in onnx.load(str(model_path), load_external_data=False).graph.input}
     ranges = ranges_from_histograms(calibrator.collector.histogram_dict, keep_full=inputs)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.augment import Augmentation, variants
-from calibration.errors import EmptyImageFolderError, InvalidOptionError, NoDecodableImagesError, TooFewImagesError
-from conventions.nx_input import nx_preprocess
-from core.errors import ImageDecodeError
-from core.images import IMAGE_SUFFIXES, iter_image_files, load_image
+from nxport.calibration.augment import Augmentation, variants
+from nxport.calibration.errors import EmptyImageFolderError, InvalidOptionError, NoDecodableImagesError, TooFewImagesError
+from nxport.conventions.nx_input import nx_preprocess
+from nxport.core.errors import ImageDecodeError
+from nxport.core.images import IMAGE_SUFFIXES, iter_image_files, load_image
 
 
 # Below this, activation ranges and GPTQ's layer statistics describe the few photos given, not the scene

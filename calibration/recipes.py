@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field, replace
 
-from calibration.storage import WeightStorage
+from nxport.calibration.storage import WeightStorage
 
 
 class CalibrationMethodName(enum.Enum):

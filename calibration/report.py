@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.atomic import ArtifactPaths
+from nxport.core.atomic import ArtifactPaths
 
 
 def int8_paths(directory: Path, name: str) -> ArtifactPaths:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.bias_correction import model_with_outputs
+from nxport.calibration.bias_correction import model_with_outputs
 
 
 

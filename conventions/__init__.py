@@ -2,7 +2,7 @@
 
     report = conventions.check("model.onnx")          # CheckReport; report.conformant, report.exit_code
     conventions.assert_conformant("model.onnx")       # raises core.errors.ConformanceError on a MUST
-    python -m conventions model.onnx [--json]         # exits 0 conformant / 1 MUST failed / 2 unreadable
+    python -m nxport.conventions model.onnx [--json]         # exits 0 conformant / 1 MUST failed / 2 unreadable
 
 `import conventions` stays light (the exporter imports conventions.names on every run): onnx is
 imported on the first check(), onnxruntime only by the runtime stage.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from conventions.findings import CheckReport, Finding, Level
+from nxport.conventions.checking.findings import CheckReport, Finding, Level
 
 if TYPE_CHECKING:
     import onnx
@@ -35,7 +35,7 @@ def check(model: str | os.PathLike | bytes | onnx.ModelProto, *, runtime: bool =
     evidence: outputs of a run the caller already did on this very graph (conventions.runtime.RunEvidence,
     an exporter's verification pass), checked instead of opening a second onnxruntime session.
     """
-    from conventions.checker import check as _check
+    from nxport.conventions.checking.checker import check as _check
 
     return _check(model, runtime=runtime, image=image, profile=profile, reference=reference, limits=limits,
                   evidence=evidence)
@@ -43,13 +43,13 @@ def check(model: str | os.PathLike | bytes | onnx.ModelProto, *, runtime: bool =
 
 def assert_conformant(model, **kw) -> CheckReport:
     """check(), then raise core.errors.ConformanceError listing every MUST finding."""
-    from conventions.checker import assert_conformant as _assert_conformant
+    from nxport.conventions.checking.checker import assert_conformant as _assert_conformant
 
     return _assert_conformant(model, **kw)
 
 
 def list_rules(pattern: str = "*", profile: str | None = None):
     """Registered rule checks whose id or function name matches `pattern` (e.g. 'B*')."""
-    from conventions.rulebook import list_rules as _list_rules
+    from nxport.conventions.checking.rulebook import list_rules as _list_rules
 
     return _list_rules(pattern, profile)

@@ -1,7 +1,7 @@
-"""python -m conventions PATH... (see conventions/cli.py for the options and exit codes)"""
+"""python -m nxport.conventions PATH... (see conventions/cli.py for the options and exit codes)"""
 
 import sys
 
-from conventions.cli import main
+from nxport.conventions.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""The conformance check's command line, shared by `python -m conventions` and `nxport check`:
+"""The conformance check's command line, shared by `python -m nxport.conventions` and `nxport check`:
 PATH... [--format text|json|junit|sarif|github] [--jobs N] [--fail-on must|should|info]
 
 PATH: .onnx files, folders (every *.onnx below them) and globs. Exit code: the worst verdict -
@@ -12,9 +12,9 @@ import argparse
 import json
 import os
 
-from conventions.context import PROFILES
-from conventions.preflight.cli import add_target_arguments, run_targets
-from conventions.reports import FailOn, Format
+from nxport.conventions.checking.context import PROFILES
+from nxport.conventions.targets.preflight.cli import add_target_arguments, run_targets
+from nxport.conventions.ci.formats import FailOn, Format
 
 
 DESCRIPTION = "Check ONNX files against the Nx conventions."
@@ -60,7 +60,7 @@ def _next_step(report) -> str:
 
 
 def _limits(args, files: int):
-    from conventions.sandbox import Limits, process_started
+    from nxport.conventions._sandbox import Limits, process_started
 
     overrides = {k: v for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory_limit)) if v is not None}
     if files == 1:  # what the user waits for: start-up counts against --timeout too
@@ -68,14 +68,14 @@ def _limits(args, files: int):
     try:
         return Limits(**overrides)
     except ValueError as exc:
-        from core.errors import ConfigError
+        from nxport.core.errors import ConfigError
 
         raise ConfigError(str(exc), fix="--timeout and --memory-limit take positive numbers") from exc
 
 
 def _single(args, limits) -> int:
     """One file, text or --json: the checker's own full report (the format before many files)."""
-    from conventions.checker import check
+    from nxport.conventions.checking.checker import check
 
     report = check(args.model[0], runtime=args.runtime, image=args.image, profile=args.profile,
                    reference=args.reference_runtime, limits=limits)
@@ -91,13 +91,14 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         print(text)
         return
-    from core.atomic import write_bytes_atomic
+    from nxport.core.atomic import write_bytes_atomic
 
     write_bytes_atomic(output, (text + "\n").encode("utf-8"))  # a CI artifact: replaced, never half-written
 
 
 def _many(args, limits, config, paths: list[str]) -> int:
-    from conventions import batch, reports
+    from nxport.conventions.checking import batch
+    from nxport.conventions.ci import formats as reports
 
     ignores = config.ignores + ((batch.IgnoreRule(tuple(args.ignore), batch.CLI_REASON),) if args.ignore else ())
     options = batch.BatchOptions(args.runtime, args.reference_runtime, args.image, args.profile, limits, ignores,
@@ -109,7 +110,7 @@ def _many(args, limits, config, paths: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conventions.batch import expand_paths, load_config
+    from nxport.conventions.checking.batch import expand_paths, load_config
 
     # argparse lists plain values (`text, json`) in --help and its errors; the code speaks the enums
     args.format = Format(args.format) if args.format else None
@@ -130,6 +131,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.guard import guarded_main
+    from nxport.core.guard import guarded_main
 
-    return guarded_main("python -m conventions", DESCRIPTION, add_arguments, run, argv)
+    return guarded_main("python -m nxport.conventions", DESCRIPTION, add_arguments, run, argv)

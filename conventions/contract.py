@@ -6,7 +6,7 @@ normalization, the output kind, the class labels, the embedding dim/norm, the te
 the opset/IR caps - is decided here once, from the same parsed view the checker's rules read.
 
 A consumer refuses an artifact exactly when the checker's static rules report a MUST finding
-(`Contract.require`), so `python -m conventions`, `calibrate` and the server cannot disagree, and
+(`Contract.require`), so `python -m nxport.conventions`, `calibrate` and the server cannot disagree, and
 every refusal names the same rule ids the checker prints.
 """
 
@@ -16,14 +16,14 @@ import json
 from dataclasses import dataclass, field
 from enum import Enum
 
-from conventions.context import TEXT_INPUT, Loaded, ModelContext, TensorInfo, build_context, load_source
-from conventions.findings import Finding, Level
-from conventions.limits import IR_VERSION_MAX, OPSET_DEFAULT, OPSET_MAX, OPSET_MIN  # noqa: F401  re-exported
-from conventions.normalization import Normalization
-from conventions.nx_input import InputLayout
-from conventions.rulebook import run_rules
-from conventions.rules.input_rules import layout_problem
-from core.errors import ArtifactContractError
+from nxport.conventions.checking.context import TEXT_INPUT, Loaded, ModelContext, TensorInfo, build_context, load_source
+from nxport.conventions.checking.findings import Finding, Level
+from nxport.conventions.limits import IR_VERSION_MAX, OPSET_DEFAULT, OPSET_MAX, OPSET_MIN  # noqa: F401  re-exported
+from nxport.conventions.normalization import Normalization
+from nxport.conventions.nx_input import InputLayout
+from nxport.conventions.checking.rulebook import run_rules
+from nxport.conventions.checking.rules.input_rules import layout_problem
+from nxport.core.errors import ArtifactContractError
 
 
 IMAGE_INPUT = "image-"  # rule B2

@@ -1,6 +1,6 @@
 """The opset and IR caps of rules A1/A2, read from the spec data once (a light import: no onnx)."""
 
-from conventions import spec
+from nxport.conventions import spec
 
 OPSET_MIN = 11  # project: the legacy TorchScript exporter's floor
 OPSET_MAX = int(spec.limit("opset_max"))  # A1 MUST

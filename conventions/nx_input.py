@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conventions.normalization import Normalization
+from nxport.conventions.normalization import Normalization
 
 # Nx does not document its resize filter; bilinear is what OpenCV-based pipelines default to.
 RESIZE_FILTER = "bilinear"

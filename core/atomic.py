@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import OutputExistsError, UnwritablePathError
+from nxport.core.errors import OutputExistsError, UnwritablePathError
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ class ArtifactContractError(NxportError):
         more = f"\n  ... and {len(problems) - 8} more" if len(problems) > 8 else ""
         super().__init__(f"{source} cannot be {consumer}: it breaks rule(s) {', '.join(self.rule_ids)} of the "
                          f"Nx conventions:\n{lines}{more}",
-                         fix=f"run `python -m conventions {source}` for the fix of each rule, then re-export")
+                         fix=f"run `python -m nxport.conventions {source}` for the fix of each rule, then re-export")
 
 
 class DetectorHeadError(NxportError):

@@ -1,4 +1,4 @@
-"""The one error guard of every entry point (`nxport ...`, `python -m conventions`, `-m calibration`,
+"""The one error guard of every entry point (`nxport ...`, `python -m nxport.conventions`, `-m calibration`,
 `-m serving`): a typed error becomes one clear stderr line and its exit code, never a traceback. The
 guard also sets the output verbosity (-q / -v) before any work, so every command is equally quiet."""
 
@@ -8,8 +8,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from core.console import NORMAL, QUIET, VERBOSE, set_verbosity
-from core.errors import NxportError
+from nxport.core.console import NORMAL, QUIET, VERBOSE, set_verbosity
+from nxport.core.errors import NxportError
 
 INTERRUPTED_EXIT = 130
 

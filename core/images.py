@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ImageDecodeError, ImageTooLargeError, NxportError
+from nxport.core.errors import ImageDecodeError, ImageTooLargeError, NxportError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 

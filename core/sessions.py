@@ -13,7 +13,7 @@ def cpu_session(model: bytes | str | Path, *, threads: int | None = None, optimi
     from burning a core that another job (decoding, a timed contender) needs."""
     import onnxruntime as ort
 
-    from core.console import onnxruntime_log_severity, quiet_onnxruntime
+    from nxport.core.console import onnxruntime_log_severity, quiet_onnxruntime
 
     quiet_onnxruntime()
     options = ort.SessionOptions()

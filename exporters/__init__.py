@@ -1,6 +1,6 @@
 """Per-task exporters that turn timm / Hugging Face / open_clip models into Nx-conformant ONNX artifacts.
 
-    from exporters import ClassifierConfig, export_classifier
+    from nxport.exporters import ClassifierConfig, export_classifier
     result = export_classifier(ClassifierConfig(model="resnet18", weights="resnet18.safetensors"))
 
 Names resolve lazily: `import exporters.config` (the CLI's option tables) must not load torch.
@@ -9,14 +9,14 @@ Names resolve lazily: `import exporters.config` (the CLI's option tables) must n
 import importlib
 
 _PUBLIC = {
-    "Activation": "exporters.config", "ClassifierConfig": "exporters.config", "Pool": "exporters.config",
-    "PreprocessingOverrides": "exporters.config", "ExportResult": "exporters.artifact",
-    "export_classifier": "exporters.classification", "EmbeddingConfig": "exporters.embedding",
-    "export_embedding": "exporters.embedding", "ClipConfig": "exporters.clip", "export_clip": "exporters.clip",
-    "PresetOverrides": "exporters.preconfigured", "export_preconfigured": "exporters.preconfigured",
-    "get_model_spec": "exporters.preconfigured", "list_models": "exporters.preconfigured",
-    "DetectionConfig": "exporters.detection_config", "export_detection": "exporters.detection",
-    "get_task": "exporters.registry", "list_tasks": "exporters.registry",
+    "Activation": "nxport.exporters.config", "ClassifierConfig": "nxport.exporters.config", "Pool": "nxport.exporters.config",
+    "PreprocessingOverrides": "nxport.exporters.config", "ExportResult": "nxport.exporters.artifact",
+    "export_classifier": "nxport.exporters.classification", "EmbeddingConfig": "nxport.exporters.embedding",
+    "export_embedding": "nxport.exporters.embedding", "ClipConfig": "nxport.exporters.clip", "export_clip": "nxport.exporters.clip",
+    "PresetOverrides": "nxport.exporters.preconfigured", "export_preconfigured": "nxport.exporters.preconfigured",
+    "get_model_spec": "nxport.exporters.preconfigured", "list_models": "nxport.exporters.preconfigured",
+    "DetectionConfig": "nxport.exporters.detection_config", "export_detection": "nxport.exporters.detection",
+    "get_task": "nxport.exporters.registry", "list_tasks": "nxport.exporters.registry",
 }
 __all__ = sorted(_PUBLIC)
 

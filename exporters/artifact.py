@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporters.report import ArtifactPaths, ExportReport, build_report
-from core.atomic import atomic_path
-from core.errors import ConformanceError
+from nxport.exporters.report import ArtifactPaths, ExportReport, build_report
+from nxport.core.atomic import atomic_path
+from nxport.core.errors import ConformanceError
 
 
 @dataclass
@@ -20,7 +20,7 @@ class ExportResult:
 def check_conformance(data: bytes, evidence=None):
     """Run the full checker; any MUST finding stops the export. evidence: the export's own onnxruntime
     run of this graph (exporters.verification), which the runtime stage checks instead of re-running."""
-    import conventions
+    from nxport import conventions
 
     result = conventions.check(data, runtime=True, evidence=evidence)
     if not result.conformant:
@@ -45,10 +45,10 @@ def finish(model, paths: ArtifactPaths, task: str, provenance: dict, timer, next
     with timer("check"):
         check_report = check_conformance(data, evidence)
     if targets:  # NPU preflight before writing; the verdicts travel in the report
-        from exporters.npu_target import preflight_record
+        from nxport.exporters.npu_target import preflight_record
 
         with timer("npu_preflight"):
             provenance["npu_preflight"] = preflight_record(model, targets)
-        next_steps = [f"python -m conventions {paths.onnx} --target {' --target '.join(targets)}   # NPU verdicts"] + next_steps
+        next_steps = [f"python -m nxport.conventions {paths.onnx} --target {' --target '.join(targets)}   # NPU verdicts"] + next_steps
     report = build_report(model, data, paths.onnx, task, provenance, check_report, timer.seconds, next_steps)
     return write_artifact(paths, data, report)

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from exporters.artifact import ExportResult, finish
-from exporters.config import (
+from nxport.exporters.artifact import ExportResult, finish
+from nxport.exporters.config import (
     ClassifierConfig,
     Preprocessing,
     preprocessing_from_pretrained_cfg,
     resolve_preprocessing,
     validate_opset,
 )
-from exporters.early_checks import check_timm_inputs
-from exporters.heads import ProbabilityHead
-from exporters.labels import resolve_labels
-from conventions.contract import stamp_contract
-from exporters.npu_target import opset_for_targets
-from exporters.parity import classifier_parity, nx_feeds, parity_photos
-from exporters.random_init import recalibrate_batchnorm
-from exporters.registry import register_task
-from exporters.reparam import reparameterize_for_export
-from exporters.report import ArtifactPaths, StageTimer
-from exporters.timm_source import LoadedModel, load_timm_model
-from exporters.verification import export_verified
-from conventions.names import format_scores_name
-from conventions.normalization import Normalization
-from core.atomic import prepare_output_dir, refuse_existing
+from nxport.exporters.early_checks import check_timm_inputs
+from nxport.exporters.heads import ProbabilityHead
+from nxport.exporters.labels import resolve_labels
+from nxport.conventions.contract import stamp_contract
+from nxport.exporters.npu_target import opset_for_targets
+from nxport.exporters.parity import classifier_parity, nx_feeds, parity_photos
+from nxport.exporters.random_init import recalibrate_batchnorm
+from nxport.exporters.registry import register_task
+from nxport.exporters.reparam import reparameterize_for_export
+from nxport.exporters.report import ArtifactPaths, StageTimer
+from nxport.exporters.timm_source import LoadedModel, load_timm_model
+from nxport.exporters.verification import export_verified
+from nxport.conventions.names import format_scores_name
+from nxport.conventions.normalization import Normalization
+from nxport.core.atomic import prepare_output_dir, refuse_existing
 
 INPUT_NAME = "image-"  # rule B2
 
@@ -54,7 +54,7 @@ def provenance_of(task: str, source: dict, weights: dict, pre: Preprocessing, op
     import onnx
     import torch
 
-    from core import __version__
+    from nxport.core import __version__
 
     norm = Normalization.from_unit_scale(pre.mean, pre.std)
     return {
@@ -109,7 +109,7 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     model = graph.model
     stamp_contract(model, norm, provenance)
     next_steps = [
-        f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
+        f"python -m nxport.conventions {paths.onnx}   # re-check any time, e.g. in CI",
         f"nxport calibrate {paths.onnx} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",
         "upload the .onnx to Nx AI Manager (Add model -> ONNX); the means/vars travel in the file",
     ]

@@ -18,22 +18,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from conventions.names import format_embedding_name, format_scores_name
-from conventions.normalization import Normalization
-from exporters.artifact import check_conformance
-from exporters.classification import INPUT_NAME, input_shape, provenance_of
-from exporters.clip_sources import ClipModel, load_hf_clip, load_open_clip
-from exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_preprocessing, validate_opset
-from exporters.labels import read_labels_file, validate_labels
-from conventions.contract import read_provenance
-from conventions.contract import stamp_contract
-from exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos
-from exporters.verification import VerifiedGraph, export_verified
-from exporters.registry import register_task
-from exporters.report import StageTimer, build_report
-from exporters.templates import TEMPLATES
-from core.atomic import atomic_path, prepare_output_dir, refuse_existing
-from core.errors import ConfigError, ParityError
+from nxport.conventions.names import format_embedding_name, format_scores_name
+from nxport.conventions.normalization import Normalization
+from nxport.exporters.artifact import check_conformance
+from nxport.exporters.classification import INPUT_NAME, input_shape, provenance_of
+from nxport.exporters.clip_sources import ClipModel, load_hf_clip, load_open_clip
+from nxport.exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_preprocessing, validate_opset
+from nxport.exporters.labels import read_labels_file, validate_labels
+from nxport.conventions.contract import read_provenance
+from nxport.conventions.contract import stamp_contract
+from nxport.exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos
+from nxport.exporters.verification import VerifiedGraph, export_verified
+from nxport.exporters.registry import register_task
+from nxport.exporters.report import StageTimer, build_report
+from nxport.exporters.templates import TEMPLATES
+from nxport.core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.core.errors import ConfigError, ParityError
 
 TEXT_INPUT = "tokens-"
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
@@ -270,8 +270,8 @@ def _finish_clip(models, paths, clip, pair, timer, evidence) -> ClipResult:
     report = {"artifacts": artifacts, "pair_agreement": pair, "timings_s": timer.seconds,
               "tokenizer": {"directory": paths["tokenizer"].name, "context_length": clip.tokenizer.context_length,
                             "vocab_size": len(clip.tokenizer.vocab), "source": clip.source.get("tokenizer")},
-              "next_steps": [f"python -m conventions {paths['img']}",
-                             f"python -m conventions {paths['txt']}   # text profile: tokens- input",
+              "next_steps": [f"python -m nxport.conventions {paths['img']}",
+                             f"python -m nxport.conventions {paths['txt']}   # text profile: tokens- input",
                              "tokenize queries with exporters.clip_tokenizer.load_tokenizer(<name>_tokenizer)"]}
     with timer("tokenizer"):
         write_outputs(data, paths, report, clip)

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from exporters.clip_tokenizer import ClipTokenizer
-from exporters.config import PreprocessingOverrides
-from exporters.pooling import l2_normalize
-from exporters.hub import hub_reachable
-from exporters.weights import locate_weights, read_state_dict
-from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
+from nxport.exporters.clip_tokenizer import ClipTokenizer
+from nxport.exporters.config import PreprocessingOverrides
+from nxport.exporters.pooling import l2_normalize
+from nxport.exporters.hub import hub_reachable
+from nxport.exporters.weights import locate_weights, read_state_dict
+from nxport.core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
 
 def _features(output) -> torch.Tensor:
@@ -83,7 +83,7 @@ def load_hf_clip(model_id: str, *, weights: Path | None, pretrained: bool, rando
         import transformers
     except ImportError as exc:
         raise MissingDependencyError("transformers", "Hugging Face CLIP") from exc
-    from exporters.hf_source import load_image_processor
+    from nxport.exporters.hf_source import load_image_processor
 
     directory, processor = None, PreprocessingOverrides()
     if weights is not None:
@@ -191,7 +191,7 @@ def _register_config(open_clip, config_name: str) -> str:
         open_clip.add_model_config(path)
         return path.stem
     if config_name not in open_clip.list_models():
-        from core.errors import UnknownModelError
+        from nxport.core.errors import UnknownModelError
 
         raise UnknownModelError(config_name, open_clip.list_models(), kind="open_clip model config",
                                 fix="pass a name from open_clip.list_models() or a JSON config file")

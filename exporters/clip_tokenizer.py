@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import MissingDependencyError, NxportError
+from nxport.core.errors import MissingDependencyError, NxportError
 
 START, END = "<|startoftext|>", "<|endoftext|>"
 DEFAULT_CONTEXT_LENGTH = 77

@@ -11,10 +11,10 @@ import enum
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from conventions.limits import OPSET_DEFAULT as DEFAULT_OPSET
-from conventions.limits import OPSET_MAX as MAX_OPSET
-from conventions.limits import OPSET_MIN as MIN_OPSET
-from core.errors import ConfigError
+from nxport.conventions.limits import OPSET_DEFAULT as DEFAULT_OPSET
+from nxport.conventions.limits import OPSET_MAX as MAX_OPSET
+from nxport.conventions.limits import OPSET_MIN as MIN_OPSET
+from nxport.core.errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -4,8 +4,8 @@
 Sources: a raw Ultralytics ONNX export (YOLO raw or end2end head), a RetinaFace ONNX (anchor
 priors), or a DETR-family model from transformers (YOLOS, DETR) exported here.
 
-    from exporters.detection import export_detection
-    from exporters.detection_config import DetectionConfig
+    from nxport.exporters.detection import export_detection
+    from nxport.exporters.detection_config import DetectionConfig
     export_detection(DetectionConfig(weights="yolov8n.onnx", input_size=(640, 640), split=True))
 
 The network is the user's graph untouched (input renamed and fixed), so the raw head is the one
@@ -20,20 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conventions.names import format_bboxes_name
-from conventions.normalization import Normalization
-from exporters.artifact import ExportResult, check_conformance
-from exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
-from exporters.detection_head import DetectorNetwork, read_network
-from exporters.detection_parity import detection_parity, prove_split
-from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
-from exporters.labels import read_labels_file, validate_labels
-from conventions.contract import stamp_contract
-from exporters.onnx_export import make_reproducible
-from exporters.registry import register_task
-from exporters.report import ArtifactPaths, StageTimer, build_report
-from core.atomic import atomic_path, prepare_output_dir, refuse_existing
-from core.errors import ConfigError, LabelError
+from nxport.conventions.names import format_bboxes_name
+from nxport.conventions.normalization import Normalization
+from nxport.exporters.artifact import ExportResult, check_conformance
+from nxport.exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
+from nxport.exporters.detection_head import DetectorNetwork, read_network
+from nxport.exporters.detection_parity import detection_parity, prove_split
+from nxport.exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
+from nxport.exporters.labels import read_labels_file, validate_labels
+from nxport.conventions.contract import stamp_contract
+from nxport.exporters.onnx_export import make_reproducible
+from nxport.exporters.registry import register_task
+from nxport.exporters.report import ArtifactPaths, StageTimer, build_report
+from nxport.core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.core.errors import ConfigError, LabelError
 
 # Ultralytics feeds RGB / 255 (no mean, no std): on Nx's 0..255 scale that is means 0, vars 255 (rule C1).
 NORMALIZATION = Normalization.from_unit_scale((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
@@ -64,15 +64,15 @@ class DetectorSource:
 
 def load_source(config: DetectionConfig) -> DetectorSource:
     """A raw Ultralytics ONNX file, or a DETR-family transformers model exported here."""
-    from exporters.parity import parity_photos
+    from nxport.exporters.parity import parity_photos
 
     photos = parity_photos(config.parity_images)
     if config.model is None:
         net = read_network(config.weights, config.input_size)
         norm = net.normalization or NORMALIZATION
         return DetectorSource(net, norm, lambda spec, data: detection_parity(config, net, spec, data, norm, photos))
-    from exporters.detection_detr import detr_network
-    from exporters.detection_parity import detr_parity
+    from nxport.exporters.detection_detr import detr_network
+    from nxport.exporters.detection_parity import detr_parity
 
     net, module, (mean, std) = detr_network(config)
     norm = Normalization.from_unit_scale(mean, std)
@@ -107,8 +107,8 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
                          count: int, norm: Normalization) -> dict:
     import onnx
 
-    from exporters.weights import sha256_of
-    from core import __version__
+    from nxport.exporters.weights import sha256_of
+    from nxport.core import __version__
 
     nms = net.layout in (HeadLayout.YOLO_RAW, HeadLayout.RETINAFACE)  # IoU and the cap only exist with NMS
     threshold = ({"input": THRESHOLD_INPUT, "semantics": "score > value"} if spec.threshold_input
@@ -160,7 +160,7 @@ def export_detection(config: DetectionConfig) -> ExportResult:
             provenance["split"] = prove_split(network, tail, model, spec, norm, extra)
             provenance["split"]["cut_node"] = net.cut_node
     stamp_contract(model, norm, provenance)
-    next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
+    next_steps = [f"python -m nxport.conventions {paths.onnx}   # re-check any time, e.g. in CI",
                   f"nxport serve {paths.onnx}   # POST /detect with a photo",
                   "upload the .onnx to Nx AI Manager (Add model -> ONNX); names, means/vars travel in the file"]
     if extra:
@@ -171,7 +171,7 @@ def export_detection(config: DetectionConfig) -> ExportResult:
 
 def _finish(model, paths: ArtifactPaths, provenance: dict, timer, next_steps: list[str],
             extra: SplitPaths | None, network, tail) -> ExportResult:
-    from exporters.artifact import write_artifact
+    from nxport.exporters.artifact import write_artifact
 
     data = model.SerializeToString()
     with timer("check"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from exporters.config import DEFAULT_OPSET
-from exporters.detection_config import DEFAULT_IOU, DEFAULT_MAX_DETECTIONS, DEFAULT_THRESHOLD
+from nxport.exporters.config import DEFAULT_OPSET
+from nxport.exporters.detection_config import DEFAULT_IOU, DEFAULT_MAX_DETECTIONS, DEFAULT_THRESHOLD
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args):
-    from exporters.detection_config import DetectionConfig
+    from nxport.exporters.detection_config import DetectionConfig
 
     return DetectionConfig(
         weights=args.weights, model=args.model, random_init=args.random_init, opset=args.opset,
@@ -56,8 +56,8 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from exporters.detection import export_detection
-    from exporters.report import format_summary
+    from nxport.exporters.detection import export_detection
+    from nxport.exporters.report import format_summary
 
     result = export_detection(config_from_args(args))
     print(format_summary(result.report, result.onnx_path, result.report_path))

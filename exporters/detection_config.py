@@ -14,8 +14,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporters.config import DEFAULT_OPSET
-from core.errors import ConfigError
+from nxport.exporters.config import DEFAULT_OPSET
+from nxport.core.errors import ConfigError
 
 DEFAULT_IOU = 0.7
 DEFAULT_MAX_DETECTIONS = 300

@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from exporters.config import IMAGENET_MEAN, IMAGENET_STD
-from exporters.detection_config import HeadLayout
-from exporters.detection_head import INPUT_NAME, DetectorNetwork
-from core.console import info
-from core.errors import ConfigError, DetectorHeadError, EagerForwardError, WeightsError
+from nxport.exporters.config import IMAGENET_MEAN, IMAGENET_STD
+from nxport.exporters.detection_config import HeadLayout
+from nxport.exporters.detection_head import INPUT_NAME, DetectorNetwork
+from nxport.core.console import info
+from nxport.core.errors import ConfigError, DetectorHeadError, EagerForwardError, WeightsError
 
 SOFTMAX_DETR_TYPES = ("yolos", "detr")  # logits with a trailing no-object class, softmax post-processing
 RAW_NAME = "raw_head"
 
 
 def _transformers():
-    from exporters.hf_source import _transformers as load
+    from nxport.exporters.hf_source import _transformers as load
 
     return load()
 
@@ -130,7 +130,7 @@ def detr_network(config):
     """-> (DetectorNetwork, the PyTorch raw-head module, (mean, std) on the 0..1 scale)."""
     import torch
 
-    from exporters.onnx_export import export_module
+    from nxport.exporters.onnx_export import export_module
 
     model, model_type, weights = _load_model(config)
     (height, width), size_source = _input_size(config, model.config)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from exporters.detection_config import MAX_TAIL_OPSET, MIN_TAIL_OPSET, HeadLayout
-from core.console import info
-from core.errors import DetectorHeadError, DynamicInputError, WeightsError
+from nxport.exporters.detection_config import MAX_TAIL_OPSET, MIN_TAIL_OPSET, HeadLayout
+from nxport.core.console import info
+from nxport.core.errors import DetectorHeadError, DynamicInputError, WeightsError
 
 INPUT_NAME = "image-"  # rule B2
 MAX_IR_VERSION = 9  # rule A2: onnxruntime 1.17 refuses IR 10
@@ -211,7 +211,7 @@ def classify_head(shape: tuple[int, ...], path: Path) -> HeadLayout:
 
 
 def _run_zeros(model, height: int, width: int) -> list[np.ndarray]:
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     session = cpu_session(model.SerializeToString(), threads=1)
     return session.run(None, {INPUT_NAME: np.zeros((1, 3, height, width), np.float32)})
@@ -219,8 +219,8 @@ def _run_zeros(model, height: int, width: int) -> list[np.ndarray]:
 
 def _decode_family(model, path: Path, height: int, width: int):
     """-> (raw head array, layout, normalization or None (Ultralytics' /255), default names or None)."""
-    from conventions.normalization import Normalization
-    from exporters import detection_retinaface as retinaface
+    from nxport.conventions.normalization import Normalization
+    from nxport.exporters import detection_retinaface as retinaface
 
     outputs = _run_zeros(model, height, width)
     shapes = [tuple(o.shape) for o in outputs]

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from conventions.normalization import Normalization
-from exporters.detection_config import HeadLayout
-from exporters.detection_head import INPUT_NAME
-from exporters.detection_reference import match_rows, reference_rows
-from exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec
-from core.errors import ParityError
+from nxport.conventions.normalization import Normalization
+from nxport.exporters.detection_config import HeadLayout
+from nxport.exporters.detection_head import INPUT_NAME
+from nxport.exporters.detection_reference import match_rows, reference_rows
+from nxport.exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec
+from nxport.core.errors import ParityError
 
 PARITY_THRESHOLDS = (0.05, 0.25)  # low: where the tutorial tail emits duplicates; 0.25: Ultralytics' default
 MIN_IOU, SCORE_ATOL = 0.99, 1e-3
@@ -21,7 +21,7 @@ MIN_IOU, SCORE_ATOL = 0.99, 1e-3
 def nx_detection_feeds(rgb, spec: TailSpec, norm: Normalization, threshold: float,
                        mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """What Nx feeds a detector artifact: the photo, the operator's threshold, the region mask."""
-    from conventions.nx_input import InputLayout, nx_preprocess
+    from nxport.conventions.nx_input import InputLayout, nx_preprocess
 
     feeds = {INPUT_NAME: nx_preprocess(rgb, InputLayout.from_shape((1, 3, spec.height, spec.width)), norm)}
     if spec.threshold_input:
@@ -56,8 +56,8 @@ def _original_raw(session, feeds: dict, layout: HeadLayout) -> np.ndarray:
 
 def detection_parity(config, net, spec: TailSpec, model_bytes: bytes, norm: Normalization,
                      photos=None) -> DetectionParity:
-    from exporters.parity import parity_photos
-    from core.sessions import cpu_session
+    from nxport.exporters.parity import parity_photos
+    from nxport.core.sessions import cpu_session
 
     photos = photos if photos is not None else parity_photos(config.parity_images)
     thresholds = list(PARITY_THRESHOLDS) if spec.threshold_input else [spec.threshold]
@@ -77,8 +77,8 @@ def detection_parity(config, net, spec: TailSpec, model_bytes: bytes, norm: Norm
 
 def prove_split(network, tail, model, spec: TailSpec, norm: Normalization, paths) -> dict:
     """Run network.onnx then post.onnx and the single artifact on real photos: rows must be identical."""
-    from core.images import sample_photos
-    from core.sessions import cpu_session
+    from nxport.core.images import sample_photos
+    from nxport.core.sessions import cpu_session
 
     single = cpu_session(model.SerializeToString(), threads=1)
     first = cpu_session(network.SerializeToString(), threads=1)
@@ -106,8 +106,8 @@ def detr_parity(module, spec: TailSpec, model_bytes: bytes, norm: Normalization,
     """Artifact rows vs transformers' post_process_object_detection on the PyTorch model's raw head."""
     import torch
 
-    from exporters.detection_reference import detr_reference_rows
-    from core.sessions import cpu_session
+    from nxport.exporters.detection_reference import detr_reference_rows
+    from nxport.core.sessions import cpu_session
 
     thresholds = list(PARITY_THRESHOLDS) if spec.threshold_input else [spec.threshold]
     session = cpu_session(model_bytes, threads=1)

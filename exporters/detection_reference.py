@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from exporters.detection_config import HeadLayout
+from nxport.exporters.detection_config import HeadLayout
 
 
 def reference_rows(raw: np.ndarray, layout: HeadLayout, threshold: float, iou: float, max_detections: int,
@@ -45,7 +45,7 @@ def _retinaface_rows(raw: np.ndarray, threshold: float, iou: float, max_detectio
     import torch
     from torchvision.ops import nms
 
-    from exporters.detection_retinaface import RETINAFACE, priors
+    from nxport.exporters.detection_retinaface import RETINAFACE, priors
 
     loc, face = raw[0, :, :4].astype(np.float64), raw[0, :, 5].astype(np.float32)
     height, width = size  # the input (H, W): priors are normalised to it

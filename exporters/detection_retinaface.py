@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.errors import DetectorHeadError
+from nxport.core.errors import DetectorHeadError
 
 RAW_NAME = "raw_head"
 BGR_NAME = "nxport_bgr"

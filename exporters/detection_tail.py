@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exporters.detection_config import HeadLayout
+from nxport.exporters.detection_config import HeadLayout
 
 THRESHOLD_INPUT = "nms_sensitivity-"
 MASK_INPUT = "mask-"
@@ -128,7 +128,7 @@ def _decode_detr(g: _Graph, spec: TailSpec, threshold: str) -> str:
 
 def _decode_priors(g: _Graph, spec: TailSpec, threshold: str) -> str:
     """RetinaFace [1, A, 6] (deltas + background/face softmax) -> single-class NMS rows."""
-    from exporters.detection_retinaface import RETINAFACE, priors
+    from nxport.exporters.detection_retinaface import RETINAFACE, priors
 
     anchors = priors(spec.height, spec.width)[None]  # [1, A, 4] normalised cx, cy, w, h
     centre_p, size_p = g.const("prior_centre", anchors[..., :2], np.float32), g.const("prior_size", anchors[..., 2:],

@@ -13,8 +13,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from core.errors import ModelMismatchError, UnknownModelError, WeightsUnavailableError
-from exporters.weights import resolve_weights_path
+from nxport.core.errors import ModelMismatchError, UnknownModelError, WeightsUnavailableError
+from nxport.exporters.weights import resolve_weights_path
 
 # Every name timm.is_model accepts (deprecated aliases included), for the timm version in its header.
 TIMM_NAMES_FILE = Path(__file__).with_name("timm_models.txt")

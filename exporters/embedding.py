@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from conventions.names import format_embedding_name
-from conventions.normalization import Normalization
-from exporters.artifact import ExportResult, finish
-from exporters.classification import INPUT_NAME, input_shape, provenance_of, timm_source_info
-from exporters.config import (
+from nxport.conventions.names import format_embedding_name
+from nxport.conventions.normalization import Normalization
+from nxport.exporters.artifact import ExportResult, finish
+from nxport.exporters.classification import INPUT_NAME, input_shape, provenance_of, timm_source_info
+from nxport.exporters.config import (
     DEFAULT_OPSET,
     check_architecture_overrides,
     Preprocessing,
@@ -27,18 +27,18 @@ from exporters.config import (
     resolve_preprocessing,
     validate_opset,
 )
-from conventions.contract import stamp_contract
-from exporters.early_checks import check_embedding_inputs
-from exporters.npu_target import opset_for_targets
-from exporters.verification import export_verified
-from exporters.parity import embedding_parity, nx_feeds, parity_photos
-from exporters.pooling import EmbeddingModel, Pool, allowed_pools
-from exporters.random_init import recalibrate_batchnorm
-from exporters.registry import register_task
-from exporters.reparam import reparameterize_for_export
-from exporters.report import ArtifactPaths, StageTimer
-from core.atomic import prepare_output_dir, refuse_existing
-from core.errors import ConfigError, UnknownModelError
+from nxport.conventions.contract import stamp_contract
+from nxport.exporters.early_checks import check_embedding_inputs
+from nxport.exporters.npu_target import opset_for_targets
+from nxport.exporters.verification import export_verified
+from nxport.exporters.parity import embedding_parity, nx_feeds, parity_photos
+from nxport.exporters.pooling import EmbeddingModel, Pool, allowed_pools
+from nxport.exporters.random_init import recalibrate_batchnorm
+from nxport.exporters.registry import register_task
+from nxport.exporters.reparam import reparameterize_for_export
+from nxport.exporters.report import ArtifactPaths, StageTimer
+from nxport.core.atomic import prepare_output_dir, refuse_existing
+from nxport.core.errors import ConfigError, UnknownModelError
 
 
 class Source(str, enum.Enum):
@@ -107,7 +107,7 @@ def resolve_source(config: EmbeddingConfig) -> Source:
         return config.source
     import timm
 
-    from exporters.hf_source import is_hf_directory
+    from nxport.exporters.hf_source import is_hf_directory
 
     if is_hf_directory(config.weights):  # timm-hub directories have no model_type
         return Source.HF
@@ -120,7 +120,7 @@ def resolve_source(config: EmbeddingConfig) -> Source:
 
 
 def _choose_pool(requested: Pool | None, allowed: list[Pool], template) -> Pool:
-    from exporters.templates import default_pool
+    from nxport.exporters.templates import default_pool
 
     if requested is None:
         return default_pool(template, allowed)
@@ -145,7 +145,7 @@ def _probe(adapter, shape) -> tuple[int, bool]:
 
 
 def _timm_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
-    from exporters.timm_source import TimmAdapter, load_timm_model
+    from nxport.exporters.timm_source import TimmAdapter, load_timm_model
 
     loaded = load_timm_model(config.model.removeprefix("timm/"), weights=config.weights,
                              pretrained=config.pretrained, random_init=config.random_init, ema=config.ema,
@@ -161,8 +161,8 @@ def _timm_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
 
 
 def _hf_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
-    from exporters.hf_source import load_hf_model
-    from exporters.templates import get_template, template_for_processor
+    from nxport.exporters.hf_source import load_hf_model
+    from nxport.exporters.templates import get_template, template_for_processor
 
     loaded = load_hf_model(config.model, weights=config.weights, pretrained=config.pretrained,
                            random_init=config.random_init,
@@ -197,10 +197,10 @@ def _hf_provenance(config, loaded, pre: Preprocessing, template) -> dict:
 
 
 def _isc_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
-    from exporters.isc import IscDescriptor, load_isc_weights, read_isc_checkpoint
-    from exporters.timm_source import check_model_name
-    from exporters.weights import sha256_of
-    from core.errors import WeightsUnavailableError
+    from nxport.exporters.isc import IscDescriptor, load_isc_weights, read_isc_checkpoint
+    from nxport.exporters.timm_source import check_model_name
+    from nxport.exporters.weights import sha256_of
+    from nxport.core.errors import WeightsUnavailableError
 
     if config.weights is None and not config.random_init:
         raise WeightsUnavailableError("The isc21 head needs a checkpoint in the ISC21 descriptor layout",
@@ -270,7 +270,7 @@ def export_embedding(config: EmbeddingConfig) -> ExportResult:
     provenance["parity"] = parity.to_dict()
     model = graph.model
     stamp_contract(model, norm, provenance)
-    next_steps = [f"python -m conventions {paths.onnx}   # re-check any time, e.g. in CI",
+    next_steps = [f"python -m nxport.conventions {paths.onnx}   # re-check any time, e.g. in CI",
                   "embeddings are passed raw by Nx (rule D5): compare them with cosine similarity downstream"]
     return finish(model, paths, "embedding", provenance, timer, next_steps, evidence=graph.run.evidence,
                   targets=config.targets)

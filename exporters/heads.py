@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from exporters.config import Activation
+from nxport.exporters.config import Activation
 
 
 class ProbabilityHead(nn.Module):

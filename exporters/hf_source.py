@@ -9,11 +9,11 @@ from pathlib import Path
 
 from torch import nn
 
-from exporters.config import PreprocessingOverrides
-from exporters.early_checks import check_hf_family
-from exporters.hub import hub_reachable
-from exporters.weights import locate_weights
-from core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
+from nxport.exporters.config import PreprocessingOverrides
+from nxport.exporters.early_checks import check_hf_family
+from nxport.exporters.hub import hub_reachable
+from nxport.exporters.weights import locate_weights
+from nxport.core.errors import ConfigError, MissingDependencyError, WeightsError, WeightsUnavailableError
 
 SUPPORTED_MODEL_TYPES = ("vit", "deit", "beit", "convnext", "convnextv2", "swin", "swinv2", "dinov2",
                          "data2vec-vision", "vit_mae", "clip_vision_model")

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from exporters.pooling import Pool, l2_normalize, pool_features
-from exporters.weights import locate_weights
-from core.errors import WeightsError
+from nxport.exporters.pooling import Pool, l2_normalize, pool_features
+from nxport.exporters.weights import locate_weights
+from nxport.core.errors import WeightsError
 
 
 class IscDescriptor(nn.Module):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conventions.names import FORBIDDEN_IN_CLASS_NAMES
-from core.errors import InvalidClassNameError, LabelCountError, LabelError
+from nxport.conventions.names import FORBIDDEN_IN_CLASS_NAMES
+from nxport.core.errors import InvalidClassNameError, LabelCountError, LabelError
 
 IMAGENET_SUBSETS = {1000: "imagenet-1k", 11821: "imagenet-12k", 21841: "imagenet-22k", 21843: "imagenet-21k"}
 

@@ -7,14 +7,14 @@ export choices (GELU form, attention without Einsum, INT8 recipe constraints) ar
 
 from __future__ import annotations
 
-from core.errors import ConfigError
+from nxport.core.errors import ConfigError
 
 
 def opset_for_targets(targets, requested: int) -> int:
     """`requested` when every target's window takes it, else the highest opset below it that all take."""
     if not targets:
         return requested
-    from conventions.targets import load_profile, resolve_targets
+    from nxport.conventions.targets import load_profile, resolve_targets
 
     low, high = 0, requested
     for name in resolve_targets(targets):
@@ -29,7 +29,7 @@ def opset_for_targets(targets, requested: int) -> int:
 
 def preflight_record(model, targets) -> dict:
     """The preflight verdict per target, for the export report (findings included: they cite sources)."""
-    from conventions.preflight import preflight
+    from nxport.conventions.targets.preflight import preflight
 
     verdicts = preflight(model, list(targets))
     return {"targets": {v.target: {"verdict": v.verdict.value, "headline": v.headline(),

@@ -13,9 +13,9 @@ import io
 import warnings
 
 
-from conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
-from exporters.config import MAX_OPSET
-from core.errors import EagerForwardError, ExportError
+from nxport.conventions.limits import IR_VERSION_MAX as MAX_IR_VERSION
+from nxport.exporters.config import MAX_OPSET
+from nxport.core.errors import EagerForwardError, ExportError
 
 FUSED_ATTENTION_MIN_OPSET = 14  # scaled_dot_product_attention has no symbolic below 14
 
@@ -127,7 +127,7 @@ def make_reproducible(model):
     for node in model.graph.node:
         node.doc_string = ""
     model.producer_name = "nxport"
-    from core import __version__
+    from nxport.core import __version__
 
     model.producer_version = __version__
     return model

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from conventions.normalization import Normalization
-from conventions.nx_input import InputLayout, nx_preprocess
-from core.errors import ParityError
-from core.images import Photo, iter_image_files, iter_photos, sample_photos
+from nxport.conventions.normalization import Normalization
+from nxport.conventions.nx_input import InputLayout, nx_preprocess
+from nxport.core.errors import ParityError
+from nxport.core.images import Photo, iter_image_files, iter_photos, sample_photos
 
 
 def parity_photos(folder: Path | None) -> list[Photo]:

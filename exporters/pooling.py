@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from exporters.config import Pool  # noqa: F401  (re-exported: the head and its names belong together)
+from nxport.exporters.config import Pool  # noqa: F401  (re-exported: the head and its names belong together)
 
 
 def pool_features(features: torch.Tensor, pool: Pool, gem_p: float = 3.0, eps: float = 1e-6) -> torch.Tensor:

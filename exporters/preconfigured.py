@@ -14,9 +14,9 @@ import fnmatch
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from exporters.config import IMAGENET_MEAN, IMAGENET_STD, PreprocessingOverrides
-from exporters.config import Pool
-from core.errors import UnknownModelError
+from nxport.exporters.config import IMAGENET_MEAN, IMAGENET_STD, PreprocessingOverrides
+from nxport.exporters.config import Pool
+from nxport.core.errors import UnknownModelError
 
 HALF = (0.5, 0.5, 0.5)
 
@@ -149,8 +149,8 @@ class PresetOverrides:
 
 def config_for(spec: ModelSpec, overrides: PresetOverrides):
     """The task config for a registry entry, explicit overrides first."""
-    from exporters.classification import ClassifierConfig
-    from exporters.embedding import EmbeddingConfig
+    from nxport.exporters.classification import ClassifierConfig
+    from nxport.exporters.embedding import EmbeddingConfig
 
     weights, pretrained = overrides.weights, overrides.pretrained
     if weights is None and not overrides.random_init and not pretrained:
@@ -172,8 +172,8 @@ def config_for(spec: ModelSpec, overrides: PresetOverrides):
 
 def check_preset_inputs(name: str, overrides: PresetOverrides) -> ModelSpec:
     """Name, weights path and architecture family, before the heavy imports of the export itself."""
-    from exporters.early_checks import check_hf_family
-    from exporters.weights import resolve_weights_path
+    from nxport.exporters.early_checks import check_hf_family
+    from nxport.exporters.weights import resolve_weights_path
 
     spec = get_model_spec(name)
     if overrides.weights is not None:
@@ -183,7 +183,7 @@ def check_preset_inputs(name: str, overrides: PresetOverrides) -> ModelSpec:
 
 
 def export_preconfigured(name: str, overrides: PresetOverrides | None = None):
-    from exporters.registry import get_task
+    from nxport.exporters.registry import get_task
 
     overrides = overrides or PresetOverrides()
     spec = check_preset_inputs(name, overrides)

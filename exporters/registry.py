@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.errors import UnknownModelError
+from nxport.core.errors import UnknownModelError
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def register_task(name: str, config_type: type, summary: str):
     return decorator
 
 
-BUILTIN_TASK_MODULES = ("exporters.classification", "exporters.embedding", "exporters.clip", "exporters.detection")
+BUILTIN_TASK_MODULES = ("nxport.exporters.classification", "nxport.exporters.embedding", "nxport.exporters.clip", "nxport.exporters.detection")
 
 
 def _load_builtin_tasks() -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.errors import ParityError
-from exporters.verification import torch_reference
+from nxport.core.errors import ParityError
+from nxport.exporters.verification import torch_reference
 
 _REPARAM_METHODS = ("fuse", "reparameterize", "switch_to_deploy")  # what timm's walker calls
 

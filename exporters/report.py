@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.atomic import ArtifactPaths  # noqa: F401  (re-exported: exporters name their outputs with it)
+from nxport.core.atomic import ArtifactPaths  # noqa: F401  (re-exported: exporters name their outputs with it)
 
 
 # What each stage is called on the terminal; the report keeps the short keys.
@@ -29,7 +29,7 @@ class StageTimer:
 
     @contextlib.contextmanager
     def __call__(self, stage: str, detail: str = ""):
-        from core.console import stage as announce
+        from nxport.core.console import stage as announce
 
         label = STAGE_LABELS.get(stage, stage) + (f" ({detail})" if detail else "")
         start = time.perf_counter()
@@ -74,7 +74,7 @@ def describe_io(values) -> list[dict]:
 
 def build_report(model, data: bytes, path: Path, task: str, provenance: dict, check_report,
                  timings: dict, next_steps: list[str]) -> ExportReport:
-    from exporters.onnx_export import default_opset
+    from nxport.exporters.onnx_export import default_opset
 
     return ExportReport(
         artifact=path.name, task=task, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporters.config import IMAGENET_MEAN, IMAGENET_STD, PreprocessingOverrides
-from exporters.config import Pool
-from core.errors import ConfigError, close_matches
+from nxport.exporters.config import IMAGENET_MEAN, IMAGENET_STD, PreprocessingOverrides
+from nxport.exporters.config import Pool
+from nxport.core.errors import ConfigError, close_matches
 
 HALF = (0.5, 0.5, 0.5)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg
-from exporters.early_checks import check_timm_name
-from exporters.hub import hub_reachable
-from exporters.weights import WeightsFile, locate_weights, match_state_dict, read_checkpoint
-from core.errors import ConfigError, WeightsError, WeightsUnavailableError
+from nxport.exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg
+from nxport.exporters.early_checks import check_timm_name
+from nxport.exporters.hub import hub_reachable
+from nxport.exporters.weights import WeightsFile, locate_weights, match_state_dict, read_checkpoint
+from nxport.core.errors import ConfigError, WeightsError, WeightsUnavailableError
 
 
 @dataclass

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conventions.runtime import RunEvidence
-from core.errors import ExportError
+from nxport.conventions.checking.runtime import RunEvidence
+from nxport.core.errors import ExportError
 
 
 @dataclass
@@ -42,7 +42,7 @@ def torch_reference(module, feeds: list[dict], input_name: str) -> list[np.ndarr
 
 def run_final_graph(model, feeds: list[dict], label: str) -> GraphRun:
     """Open the graph once; run every feed, and the first one again for the determinism check."""
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     try:
         session = cpu_session(model.SerializeToString())
@@ -61,7 +61,7 @@ def run_final_graph(model, feeds: list[dict], label: str) -> GraphRun:
 
 def blame_simplifier(unsimplified, feeds: list[dict], expected: list[np.ndarray]) -> str:
     """Only after a failed parity: does the unsimplified graph match PyTorch? Names the step to bypass."""
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     session = cpu_session(unsimplified.SerializeToString())
     worst = max(float(np.max(np.abs(session.run(None, feed)[0] - ref))) for feed, ref in zip(feeds, expected))
@@ -95,7 +95,7 @@ def export_verified(module, feeds: list[dict], input_name: str, output_name, ops
     embedding's name carries its dimension). part: which graph, in the progress lines (CLIP has three)."""
     import torch
 
-    from exporters.onnx_export import export_module, simplify
+    from nxport.exporters.onnx_export import export_module, simplify
 
     with timer("parity", part):
         expected = torch_reference(module, feeds, input_name)

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import CheckpointKeyError, WeightsError
+from nxport.core.errors import CheckpointKeyError, WeightsError
 
 # timm's training scripts write `model_best.pth.tar` and `checkpoint-N.pth.tar`.
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".pth.tar", ".pt.tar")
@@ -149,7 +149,7 @@ def checkpoint_key(checkpoint, path: Path, ema: bool) -> str | None:
     if plain:
         ema_keys = [k for k in EMA_KEYS if k in wrapped]
         if ema_keys:
-            from core.console import info
+            from nxport.core.console import info
 
             info(f"{path.name} also holds EMA weights ({ema_keys[0]}); exporting {plain[0]!r}, pass --ema for those")
         return plain[0]

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.guard import add_verbosity_everywhere, run_guarded
+from nxport.core.guard import add_verbosity_everywhere, run_guarded
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def _add_preprocessing_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_artifact_options(parser: argparse.ArgumentParser) -> None:
-    from exporters.config import DEFAULT_OPSET
+    from nxport.exporters.config import DEFAULT_OPSET
 
     group = parser.add_argument_group("artifact")
     group.add_argument("--output-dir", type=Path, default=Path("build"))
@@ -60,13 +60,13 @@ def _add_target_option(parser: argparse.ArgumentParser) -> None:
 
 def _importing():
     """torch and the model libraries take 5 s to import on an idle machine, 15 s on a busy one."""
-    from core.console import stage
+    from nxport.core.console import stage
 
     return stage("importing torch and the model libraries")
 
 
 def _classifier_config(args):
-    from exporters.config import Activation, ClassifierConfig
+    from nxport.exporters.config import Activation, ClassifierConfig
 
     return ClassifierConfig(
         model=args.model, weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
@@ -96,20 +96,20 @@ def _add_classification(sub) -> None:
 
 
 def _run_classification(args) -> int:
-    from exporters.early_checks import check_timm_inputs
+    from nxport.exporters.early_checks import check_timm_inputs
 
     config = _classifier_config(args)
     check_timm_inputs(config.model, config.weights, config.pretrained, config.random_init)  # before torch
     with _importing():
-        from exporters import export_classifier
-        import exporters.classification  # noqa: F401  (torch + timm: the slow part of startup)
+        from nxport.exporters import export_classifier
+        import nxport.exporters.classification  # noqa: F401  (torch + timm: the slow part of startup)
 
     return _print_result(export_classifier(config))
 
 
 def _add_embedding(sub) -> None:
-    from exporters.config import Pool
-    from exporters.templates import TEMPLATES
+    from nxport.exporters.config import Pool
+    from nxport.exporters.templates import TEMPLATES
 
     parser = sub.add_parser("embedding", help="backbone + pooling + L2 -> embedding-dim:D;norm:l2;pool:NAME")
     _add_source_options(parser)
@@ -129,7 +129,7 @@ def _add_embedding(sub) -> None:
 
 
 def _preprocessing_overrides(args):
-    from exporters.config import PreprocessingOverrides
+    from nxport.exporters.config import PreprocessingOverrides
 
     return PreprocessingOverrides(
         input_size=tuple(args.input_size) if args.input_size else None,
@@ -139,11 +139,11 @@ def _preprocessing_overrides(args):
 
 
 def _run_embedding(args) -> int:
-    from exporters.early_checks import check_embedding_inputs
+    from nxport.exporters.early_checks import check_embedding_inputs
 
     check_embedding_inputs(args.model, args.source, args.weights, args.pretrained, args.random_init)  # before torch
     with _importing():
-        from exporters.embedding import EmbeddingConfig, export_embedding
+        from nxport.exporters.embedding import EmbeddingConfig, export_embedding
 
     config = EmbeddingConfig(
         model=args.model, source=args.source, weights=args.weights, pretrained=args.pretrained,
@@ -157,7 +157,7 @@ def _run_embedding(args) -> int:
 
 
 def _add_preconfigured(sub) -> None:
-    from exporters.config import Pool
+    from nxport.exporters.config import Pool
 
     parser = sub.add_parser("preconfigured", help="a model from the registry (see `nxport list-models`)")
     parser.add_argument("model", help="registry name, e.g. facebook/dinov2-small")
@@ -173,7 +173,7 @@ def _add_preconfigured(sub) -> None:
 
 
 def _run_preconfigured(args) -> int:
-    from exporters.preconfigured import PresetOverrides, check_preset_inputs, export_preconfigured
+    from nxport.exporters.preconfigured import PresetOverrides, check_preset_inputs, export_preconfigured
 
     overrides = PresetOverrides(
         weights=args.weights, pretrained=args.pretrained, random_init=args.random_init,
@@ -183,12 +183,12 @@ def _run_preconfigured(args) -> int:
     )
     check_preset_inputs(args.model, overrides)  # a typo costs what --help costs
     with _importing():
-        import exporters.embedding  # noqa: F401  (torch + timm: the slow part of startup)
+        import nxport.exporters.embedding  # noqa: F401  (torch + timm: the slow part of startup)
     return _print_result(export_preconfigured(args.model, overrides))
 
 
 def _print_result(result) -> int:
-    from exporters.report import format_summary
+    from nxport.exporters.report import format_summary
 
     print(format_summary(result.report, result.onnx_path, result.report_path))
     return 0
@@ -214,11 +214,11 @@ def _add_clip(sub) -> None:
 
 
 def _run_clip(args) -> int:
-    from exporters.early_checks import check_weights_choice
+    from nxport.exporters.early_checks import check_weights_choice
 
     check_weights_choice(args.model, args.weights, args.pretrained, args.random_init)  # before torch
     with _importing():
-        from exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
+        from nxport.exporters.clip import DEFAULT_TEMPLATES, ClipConfig, export_clip
 
     zero_shot = None
     if args.zero_shot:
@@ -243,7 +243,7 @@ def _compose(parser: argparse.ArgumentParser, package_cli: str) -> None:
 
 
 def _add_detection(sub) -> None:
-    from exporters.detection_cli import add_arguments, run
+    from nxport.exporters.detection_cli import add_arguments, run
 
     parser = sub.add_parser("detection", help="YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
                             "bboxes-format:xyxysc;<id>:<name>")
@@ -259,12 +259,12 @@ def _run_list_models(args) -> int:
         print("\n".join(names) if names else f"no timm architecture matches {args.pattern!r}")
         return 0 if names else 1
     if args.templates:
-        from exporters.templates import TEMPLATES
+        from nxport.exporters.templates import TEMPLATES
 
         for template in TEMPLATES.values():
             print(f"{template.name:10} {', '.join(template.processor_classes):28} {template.families}")
         return 0
-    from exporters.preconfigured import get_model_spec, list_models
+    from nxport.exporters.preconfigured import get_model_spec, list_models
 
     names = list_models(args.pattern or "*", task=args.task)
     for name in names:
@@ -278,14 +278,14 @@ def _run_list_models(args) -> int:
 def _run_show_model(args) -> int:
     import json
 
-    from exporters.preconfigured import get_model_spec
+    from nxport.exporters.preconfigured import get_model_spec
 
     print(json.dumps(get_model_spec(args.model).to_dict(), indent=2))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core import __version__
+    from nxport.core import __version__
 
     parser = argparse.ArgumentParser(prog="nxport", description="Nx-conformant ONNX artifacts from vision models")
     parser.add_argument("--version", action="version", version=f"nxport {__version__}")
@@ -297,11 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_preconfigured(tasks)
     _add_clip(tasks)
     _add_detection(tasks)
-    _compose(commands.add_parser("check", help="check any ONNX file against the Nx conventions"), "conventions.cli")
+    _compose(commands.add_parser("check", help="check any ONNX file against the Nx conventions"), "nxport.conventions.cli")
     _compose(commands.add_parser("calibrate", help="INT8 (QDQ) calibration of an artifact, with its accuracy cost"),
-             "calibration.cli")
+             "nxport.calibration.cli")
     _compose(commands.add_parser("serve", help="serve artifacts over HTTP (/embed, /classify, /info, /health)"),
-             "serving.cli")
+             "nxport.serving.cli")
     listing = commands.add_parser("list-models", help="preconfigured models (or --timm architectures)")
     listing.add_argument("pattern", nargs="?", help="shell-style, e.g. 'facebook/*' or 'resnet*'")
     listing.add_argument("--task", choices=["classification", "embedding"])

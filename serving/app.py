@@ -30,14 +30,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving import decode
-from serving.batching import Batcher
-from serving.errors import (ApiError, BackpressureError, BadInputError, EmptyInputError, PayloadTooLargeError,
+from nxport.serving import decode
+from nxport.serving.batching import Batcher
+from nxport.serving.errors import (ApiError, BackpressureError, BadInputError, EmptyInputError, PayloadTooLargeError,
                             TooManyInputsError, UnauthorizedError, UnhealthyError, ValidationError)
-from serving.models import ServedModel
-from serving.registry import TEXT, ModelRegistry
-from serving.schemas import ClassifyRequest, EmbedRequest
-from serving.settings import Settings
+from nxport.serving.models import ServedModel
+from nxport.serving.registry import TEXT, ModelRegistry
+from nxport.serving.schemas import ClassifyRequest, EmbedRequest
+from nxport.serving.settings import Settings
 
 log = logging.getLogger("nxport.serving")
 PUBLIC_PATHS = ("/health",)
@@ -163,7 +163,7 @@ async def classify(runtime: Runtime, request: Request, payload: ClassifyRequest)
 
 
 async def detect(runtime: Runtime, request: Request, payload):
-    from serving.detection import detect as run_detection
+    from nxport.serving.detection import detect as run_detection
 
     check_count(payload.inputs, runtime.settings)
     return await run_detection(runtime, request, payload)
@@ -216,7 +216,7 @@ def info(runtime: Runtime) -> dict:
 
 
 def _version() -> str:
-    from core import __version__
+    from nxport.core import __version__
 
     return f"nxport {__version__}"
 
@@ -303,7 +303,7 @@ def create_app(models: list[ServedModel], settings: Settings) -> FastAPI:
     async def post_classify(request: Request):
         return await serve_request(runtime, request, ClassifyRequest, classify)
 
-    from serving.detection import DetectRequest
+    from nxport.serving.detection import DetectRequest
 
     @app.post("/detect", openapi_extra={"requestBody": {"content": {"application/json": {
         "schema": DetectRequest.model_json_schema()}}}})

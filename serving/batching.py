@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.settings import BatchingMode
+from nxport.serving.settings import BatchingMode
 
 log = logging.getLogger("nxport.serving")
 
@@ -28,7 +28,7 @@ VERIFY_ATOL, VERIFY_RTOL = 1e-4, 1e-3
 
 
 def make_session(model_bytes: bytes, threads: int):
-    from core.sessions import cpu_session
+    from nxport.core.sessions import cpu_session
 
     # Decode threads share the cores: idle ORT workers must not spin on them.
     return cpu_session(model_bytes, threads=threads, spinning=False)

@@ -1,4 +1,4 @@
-"""`python -m serving MODEL.onnx [MORE.onnx] --port N` (and `nxport serve`, wired in nxport/cli.py).
+"""`python -m nxport.serving MODEL.onnx [MORE.onnx] --port N` (and `nxport serve`, wired in nxport/cli.py).
 
 `add_arguments(parser)` adds the options to any argparse parser; `run(args) -> int` serves until
 interrupted. Every option defaults to None so the environment and then the defaults apply
@@ -13,9 +13,9 @@ import errno
 import logging
 import socket
 
-from core.errors import MissingDependencyError
-from serving.errors import PortUnavailableError
-from serving.settings import OPTIONS, BatchingMode, Settings, resolve_settings
+from nxport.core.errors import MissingDependencyError
+from nxport.serving.errors import PortUnavailableError
+from nxport.serving.settings import OPTIONS, BatchingMode, Settings, resolve_settings
 
 LISTEN_BACKLOG = 2048  # uvicorn's default
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m serving", description="Serve Nx artifacts over HTTP "
+    parser = argparse.ArgumentParser(prog="python -m nxport.serving", description="Serve Nx artifacts over HTTP "
                                      "(POST /embed, POST /classify, GET /info, GET /health).")
     add_arguments(parser)
     return parser
@@ -53,7 +53,7 @@ def _require_server_packages() -> None:
         try:
             __import__(package)
         except ImportError as exc:
-            raise MissingDependencyError(package, "serving (python -m serving / nxport serve)") from exc
+            raise MissingDependencyError(package, "serving (python -m nxport.serving / nxport serve)") from exc
 
 
 def _configure_logging(level: str) -> None:
@@ -104,8 +104,8 @@ def serve(settings: Settings) -> int:
     """Bind, load the artifacts, then serve until SIGINT/SIGTERM."""
     import uvicorn
 
-    from serving.app import create_app, describe_models
-    from serving.models import load_models
+    from nxport.serving.app import create_app, describe_models
+    from nxport.serving.models import load_models
 
     log = logging.getLogger("nxport.serving")
     sock = bind_socket(settings.host, settings.port)
@@ -138,7 +138,7 @@ def _run_server(config, sock: socket.socket, on_ready) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """`nxport serve` / `python -m serving` (both under core.guard's error guard)."""
+    """`nxport serve` / `python -m nxport.serving` (both under core.guard's error guard)."""
     settings = resolve_settings({k: v for k, v in vars(args).items() if k != "run"})
     _configure_logging(settings.log_level)
     _require_server_packages()
@@ -146,6 +146,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.guard import run_guarded
+    from nxport.core.guard import run_guarded
 
     return run_guarded(run, build_parser().parse_args(argv))

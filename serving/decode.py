@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from serving.errors import DecodeError, TokenizerError
+from nxport.serving.errors import DecodeError, TokenizerError
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)(?P<params>(;[^;,]*)*),(?P<data>.*)$", re.DOTALL)
 _WHITESPACE = re.compile(r"\s+")
@@ -69,8 +69,8 @@ def check_pixels(data: bytes, index: int, max_pixels: int) -> None:
 
 def decode_image(value: str, index: int, max_pixels: int):
     """-> upright RGB PIL image."""
-    from core.errors import ImageDecodeError
-    from core.images import load_image
+    from nxport.core.errors import ImageDecodeError
+    from nxport.core.images import load_image
 
     data = image_bytes(value, index)
     check_pixels(data, index, max_pixels)
@@ -83,7 +83,7 @@ def decode_image(value: str, index: int, max_pixels: int):
 
 def image_tensor(value: str, index: int, spec, max_pixels: int) -> np.ndarray:
     """One request string -> the (1, ...) float32 tensor the device would feed."""
-    from conventions.nx_input import nx_preprocess
+    from nxport.conventions.nx_input import nx_preprocess
 
     return nx_preprocess(decode_image(value, index, max_pixels), spec.layout, spec.normalization)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field
 
-from serving.errors import ValidationError
-from serving.schemas import _Request
-from serving.settings import BatchingMode
+from nxport.serving.errors import ValidationError
+from nxport.serving.schemas import _Request
+from nxport.serving.settings import BatchingMode
 
 THRESHOLD_INPUT, MASK_INPUT = "nms_sensitivity-", "mask-"
 DEFAULT_THRESHOLD = 0.25  # Ultralytics' predict default, also the exporter's baked default
@@ -70,7 +70,7 @@ class DetectionRunner:
 
 
 def detection_runner(model, spec, threads: int) -> DetectionRunner:
-    from serving.batching import make_session
+    from nxport.serving.batching import make_session
 
     names = {i.name for i in model.graph.input}
     runner = DetectionRunner(make_session(model.SerializeToString(), threads), spec.input_name, spec.output_name,
@@ -93,8 +93,8 @@ def detections(rows: np.ndarray, labels: tuple[str, ...], size: tuple[int, int],
 
 
 def _decode(value: str, index: int, spec, max_pixels: int):
-    from conventions.nx_input import nx_preprocess
-    from serving.decode import decode_image
+    from nxport.conventions.nx_input import nx_preprocess
+    from nxport.serving.decode import decode_image
 
     image = decode_image(value, index, max_pixels)
     return nx_preprocess(image, spec.layout, spec.normalization), image.size

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.errors import NxportError
+from nxport.core.errors import NxportError
 
 
 class ArtifactError(NxportError):
@@ -98,7 +98,7 @@ class UnhealthyError(ApiError):
 
 class UnknownServedModelError(ValidationError):
     def __init__(self, name: str, served: Iterable[str]):
-        from core.errors import close_matches
+        from nxport.core.errors import close_matches
 
         served = sorted(served)
         hint = close_matches(name, served)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from conventions.contract import Contract, OutputKind, Profile, read_contract
-from conventions.normalization import Normalization
-from conventions.nx_input import InputLayout
-from serving.batching import BatchRunner
-from serving.errors import ArtifactError, TokenizerError
-from serving.settings import Settings
+from nxport.conventions.contract import Contract, OutputKind, Profile, read_contract
+from nxport.conventions.normalization import Normalization
+from nxport.conventions.nx_input import InputLayout
+from nxport.serving.batching import BatchRunner
+from nxport.serving.errors import ArtifactError, TokenizerError
+from nxport.serving.settings import Settings
 
 TEXT_INPUT_PREFIX = "tokens-"
 PAIR_SUFFIXES = {"_img": "image", "_txt": "text"}
@@ -97,7 +97,7 @@ def tokenizer_directory(path: Path, provenance: dict) -> Path:
 
 def _load_tokenizer(name: str, directory: Path):
     try:
-        from exporters.clip_tokenizer import load_tokenizer
+        from nxport.exporters.clip_tokenizer import load_tokenizer
     except ImportError as exc:
         raise TokenizerError(f"Model {name!r} is a text tower but the tokenizer is not available "
                              f"(exporters.clip_tokenizer cannot be imported: {exc})") from exc
@@ -152,7 +152,7 @@ def _samples(spec: ArtifactSpec) -> np.ndarray:
 def load_model(path: Path, settings: Settings, name: str | None = None) -> ServedModel:
     import onnx
 
-    from serving.batching import build_runner
+    from nxport.serving.batching import build_runner
 
     path = Path(path)
     if not path.is_file():
@@ -162,7 +162,7 @@ def load_model(path: Path, settings: Settings, name: str | None = None) -> Serve
     model = onnx.load(str(path))
     try:
         if spec.task is Task.DETECTION:
-            from serving.detection import detection_runner
+            from nxport.serving.detection import detection_runner
 
             runner = detection_runner(model, spec, settings.intra_op_threads)
         else:
@@ -171,7 +171,7 @@ def load_model(path: Path, settings: Settings, name: str | None = None) -> Serve
                                   mode=settings.batching)
     except Exception as exc:  # onnxruntime refuses the graph or cannot run it: not servable
         raise ArtifactError(f"{path.name} does not load or run in onnxruntime ({type(exc).__name__}: "
-                            f"{str(exc)[:300]})", fix=f"check it with `python -m conventions {path}`") from exc
+                            f"{str(exc)[:300]})", fix=f"check it with `python -m nxport.conventions {path}`") from exc
     return ServedModel(name=name or model_name(path), path=path, spec=spec, runner=runner,
                        opset=contract.opset or 0, ir_version=contract.ir_version, int8=int8_info(contract),
                        provenance=contract.provenance)
@@ -186,7 +186,7 @@ def model_name(path: Path) -> str:
 def load_models(paths, settings: Settings) -> list[ServedModel]:
     """Load every artifact, refuse duplicate names, and link the towers of CLIP pairs (X_img / X_txt)."""
     if not paths:
-        raise ArtifactError("No model to serve", fix="pass artifact paths (python -m serving MODEL.onnx) "
+        raise ArtifactError("No model to serve", fix="pass artifact paths (python -m nxport.serving MODEL.onnx) "
                             "or set NXPORT_MODELS=a.onnx,b.onnx")
     models = [load_model(Path(p), settings) for p in paths]
     seen: dict[str, Path] = {}
@@ -213,7 +213,7 @@ def link_pairs(models: list[ServedModel]) -> None:
 def _preprocessing_info(model: ServedModel) -> dict:
     spec = model.spec
     if spec.task is Task.TEXT_EMBEDDING:
-        return {"tokenizer": "exporters.clip_tokenizer.load_tokenizer (vocab.json, merges.txt beside the "
+        return {"tokenizer": "nxport.exporters.clip_tokenizer.load_tokenizer (vocab.json, merges.txt beside the "
                              "artifact)", "context_length": spec.input_shape[-1]}
     layout, norm = spec.layout, spec.normalization
     return {"resize": f"stretch to {layout.height}x{layout.width} (bilinear, no crop), as the Nx runtime does",

@@ -9,8 +9,8 @@ if it is one, or the text tower paired with the named image tower (CLIP `X_img` 
 
 from __future__ import annotations
 
-from serving.errors import TokenizerError, UnknownServedModelError, ValidationError
-from serving.models import ServedModel, Task
+from nxport.serving.errors import TokenizerError, UnknownServedModelError, ValidationError
+from nxport.serving.models import ServedModel, Task
 
 TEXT, IMAGE = "text", "image"
 ROUTES = {Task.CLASSIFICATION: "/classify", Task.DETECTION: "/detect", Task.EMBEDDING: "/embed",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from pathlib import Path
 
-from core.errors import ConfigError
+from nxport.core.errors import ConfigError
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -128,7 +128,7 @@ def _parse(option: Option, raw, source: str):
         return option.parse(raw)
     except ValueError as exc:
         raise ConfigError(f"{source} = {raw!r} is not a valid {option.field}: {exc}",
-                          fix=f"see `python -m serving --help` ({option.help})") from exc
+                          fix=f"see `python -m nxport.serving --help` ({option.help})") from exc
 
 
 def _model_paths(cli_models, env: Mapping[str, str]) -> tuple[Path, ...]:

@@ -25,7 +25,7 @@ def lite0_weights() -> str:
 
 @pytest.fixture(scope="session")
 def photos() -> dict:
-    from core.images import sample_photos
+    from nxport.core.images import sample_photos
 
     return {p.name: p.rgb for p in sample_photos()}
 
@@ -85,7 +85,7 @@ def int8_artifact(lite0_artifact, photos, tmp_path_factory) -> Path:
     calibration shared by the preflight and reference-runtime tests."""
     from PIL import Image
 
-    from calibration import Augmentation, calibrate
+    from nxport.calibration import Augmentation, calibrate
 
     folder = tmp_path_factory.mktemp("npu_calib")
     for name in list(photos)[:3]:

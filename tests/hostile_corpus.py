@@ -38,7 +38,7 @@ g (float[{shape}] "image-") => (float[1,4] out) {{
 @dataclass(frozen=True)
 class HostileFile:
     family: str
-    exit_code: int  # what `python -m conventions FILE` must return
+    exit_code: int  # what `python -m nxport.conventions FILE` must return
     rule_id: str | None = None  # the rule whose MUST finding carries the verdict (None: any)
     runtime_only: bool = False  # the verdict needs the onnxruntime stage (hangs, runtime bombs)
 

@@ -15,9 +15,24 @@ REPO = Path(__file__).resolve().parents[1]
 LAYERS = {"core": 0, "conventions": 1, "exporters": 2, "calibration": 3, "serving": 4, "nxport": 5, "benchmarks": 6}
 
 
+# Installed, every layer but the benchmarks lives under the one import name `nxport` (setup.py maps the folders).
+NAMESPACED = ("core", "conventions", "exporters", "calibration", "serving")
+
+
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join(["nxport", *parts] if parts[0] in NAMESPACED else parts)
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS[parts[1] if parts[0] == "nxport" and len(parts) > 1 and parts[1] in NAMESPACED else parts[0]]
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "nxport" and len(parts) > 1 and parts[1] in NAMESPACED else parts[0]
 
 
 def _is_module(path: Path) -> bool:
@@ -81,8 +96,7 @@ def test_no_import_cycle_between_modules():
 
 def test_packages_import_only_lower_layers():
     upward = [f"{src} imports {dst}" for src, targets in import_graph().items() for dst in targets
-              if LAYERS[dst.split(".")[0]] > LAYERS[src.split(".")[0]]
-              or (LAYERS[dst.split(".")[0]] == LAYERS[src.split(".")[0]] and dst.split(".")[0] != src.split(".")[0])]
+              if _layer(dst) > _layer(src) or (_layer(dst) == _layer(src) and _package(dst) != _package(src))]
     assert not upward, "\n".join(upward)
 
 
@@ -92,6 +106,19 @@ def test_every_module_imports_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", code, *names], cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_code_imports_the_layers_only_through_the_nxport_namespace():
+    """`import core` would find a user's own core/ package first; only `nxport.core` is ours."""
+    stray = []
+    for path in sorted(REPO.rglob("*.py")):
+        if any(part.startswith(".") for part in path.relative_to(REPO).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            stray += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in NAMESPACED]
+    assert not stray, "\n".join(stray)
 
 
 def test_the_cycle_finder_finds_cycles():

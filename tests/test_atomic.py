@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic import prepare_output_dir, sweep_stale_partials, write_bytes_atomic
+from nxport.core.atomic import prepare_output_dir, sweep_stale_partials, write_bytes_atomic
 
 # Writes 2 MiB through the real write_bytes_atomic; the rename blocks, so the process sits inside the
 # write window (temporary complete, not yet renamed) until the test kills it.
 _WRITER = textwrap.dedent("""
     import os, sys, time
-    import core.atomic as atomic
+    import nxport.core.atomic as atomic
     def blocked_replace(src, dst):
         print("in-window", src, flush=True)
         time.sleep(600)
@@ -77,6 +77,6 @@ def test_output_dir_preparation_sweeps_and_live_writers_are_left_alone(tmp_path)
 
 
 def _own_start() -> int:
-    from core.atomic import _start_time
+    from nxport.core.atomic import _start_time
 
     return _start_time(os.getpid())

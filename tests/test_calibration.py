@@ -74,7 +74,7 @@ def eval_dir(tmp_path_factory) -> Path:
 def default_result(lite0_artifact, calib_dir, eval_dir, tmp_path_factory):
     """The default recipe (every Conv/Gemm 8-bit, bias correction) held to 0.97. Shared by most tests
     here: one calibration."""
-    from calibration import DEFAULT, Augmentation, calibrate
+    from nxport.calibration import DEFAULT, Augmentation, calibrate
 
     # The fits (GPTQ, bias correction) on 16 of the 48 samples keep the test quick; the default is 32.
     return calibrate(lite0_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path_factory.mktemp("int8"),
@@ -122,13 +122,13 @@ def test_uint8_zp128_storage_is_lossless_and_the_default_fits_lower_kl(default_r
     rounding alone, on photos they never saw."""
     import onnx
 
-    from calibration import DEFAULT, evaluate
-    from calibration.artifact import read_artifact
-    from calibration.engine import Engine
-    from calibration.metrics import ClassifierStats
-    from calibration.reader import ImageSet, nx_tensors
-    from calibration.recipes import WeightRounding
-    from calibration.storage import UINT8_ZERO_POINT, WeightStorage, store_weights, weight_dequantizers
+    from nxport.calibration import DEFAULT, evaluate
+    from nxport.calibration.artifact import read_artifact
+    from nxport.calibration.engine import Engine
+    from nxport.calibration.metrics import ClassifierStats
+    from nxport.calibration.reader import ImageSet, nx_tensors
+    from nxport.calibration.recipes import WeightRounding
+    from nxport.calibration.storage import UINT8_ZERO_POINT, WeightStorage, store_weights, weight_dequantizers
 
     artifact, fp32 = read_artifact(lite0_artifact)
     engine = Engine(artifact, fp32, ImageSet.from_folder(calib_dir), tmp_path)
@@ -160,14 +160,14 @@ def test_uint8_zp128_storage_is_lossless_and_the_default_fits_lower_kl(default_r
 @pytest.mark.parametrize("agree, total, low, high", [
     (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (36, 42, 0.7216, 0.9328), (5, 10, 0.2366, 0.7634)])
 def test_wilson_interval(agree, total, low, high):
-    from calibration.metrics import wilson_interval
+    from nxport.calibration.metrics import wilson_interval
 
     got = wilson_interval(agree, total)
     assert got[0] == pytest.approx(low, abs=1e-4) and got[1] == pytest.approx(high, abs=1e-4)
 
 
 def test_margin_bands_and_kl():
-    from calibration.metrics import ClassifierStats
+    from nxport.calibration.metrics import ClassifierStats
 
     stats = ClassifierStats()
     confident, tie = np.array([0.8, 0.1, 0.1]), np.array([0.41, 0.39, 0.2])
@@ -180,7 +180,7 @@ def test_margin_bands_and_kl():
 
 
 def test_mse_range_clips_a_long_tail_but_not_a_bounded_activation():
-    from calibration.ranges import mse_range
+    from nxport.calibration.ranges import mse_range
 
     rng = np.random.default_rng(0)
     tailed = np.concatenate([rng.normal(0, 1, 200_000), [40.0, -30.0]])  # two outliers set min/max
@@ -195,9 +195,9 @@ def test_mse_range_clips_a_long_tail_but_not_a_bounded_activation():
 def test_int8_artifact_passes_checker_and_keeps_identity(default_result, lite0_artifact):
     import onnx
 
-    import conventions
-    from calibration.quantize import read_int8_settings
-    from conventions.contract import read_provenance
+    from nxport import conventions
+    from nxport.calibration.quantize import read_int8_settings
+    from nxport.conventions.contract import read_provenance
 
     assert conventions.check(str(default_result.onnx_path)).conformant
     fp32, int8 = onnx.load(str(lite0_artifact)), onnx.load(str(default_result.onnx_path))
@@ -224,10 +224,10 @@ def test_softmax_stays_float(default_result):
 
 
 def test_entropy_ranges_differ_from_minmax(lite0_artifact, calib_dir, tmp_path):
-    from calibration.artifact import read_artifact
-    from calibration.quantize import collect_ranges, read_ranges
-    from calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
-    from calibration.recipes import CalibrationMethodName, Recipe
+    from nxport.calibration.artifact import read_artifact
+    from nxport.calibration.quantize import collect_ranges, read_ranges
+    from nxport.calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
+    from nxport.calibration.recipes import CalibrationMethodName, Recipe
 
     artifact, _ = read_artifact(lite0_artifact)
     images = ImageSet.from_folder(calib_dir, max_images=2)
@@ -248,7 +248,7 @@ def test_entropy_ranges_differ_from_minmax(lite0_artifact, calib_dir, tmp_path):
 def test_corrupt_files_are_skipped_and_counted(calib_dir, tmp_path):
     import shutil
 
-    from calibration.reader import ImageSet
+    from nxport.calibration.reader import ImageSet
 
     for path in sorted(calib_dir.glob("*.jpg"))[:2]:
         shutil.copy(path, tmp_path / path.name)
@@ -267,8 +267,8 @@ def test_corrupt_files_are_skipped_and_counted(calib_dir, tmp_path):
     ({"a.jpg": b"garbage", "b/c.png": b"\x89PNG broken", "d.webp": b"", "notes.txt": b"x"}, "NoDecodableImagesError"),
 ])
 def test_bad_image_folders_are_clear_typed_errors(lite0_artifact, tmp_path, content, error):
-    import calibration.errors as errors
-    from calibration import calibrate
+    import nxport.calibration.errors as errors
+    from nxport.calibration import calibrate
 
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -284,9 +284,9 @@ def test_bad_image_folders_are_clear_typed_errors(lite0_artifact, tmp_path, cont
 def test_bad_models_and_existing_output(tmp_path, calib_dir, lite0_artifact, default_result):
     import onnx
 
-    from calibration import calibrate
-    from calibration.errors import ModelNotFoundError, NotAnNxArtifactError
-    from core.errors import ArtifactContractError, OutputExistsError
+    from nxport.calibration import calibrate
+    from nxport.calibration.errors import ModelNotFoundError, NotAnNxArtifactError
+    from nxport.core.errors import ArtifactContractError, OutputExistsError
 
     with pytest.raises(ModelNotFoundError, match="missing.onnx"):
         calibrate(tmp_path / "missing.onnx", calib_dir, output_dir=tmp_path)
@@ -304,7 +304,7 @@ def test_bad_models_and_existing_output(tmp_path, calib_dir, lite0_artifact, def
 def test_cli_keeps_both_files_on_request_and_fails_an_impossible_target(lite0_artifact, calib_dir, eval_dir, tmp_path):
     out = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "calibration", str(lite0_artifact), "--images", str(calib_dir), "--eval-images",
+        [sys.executable, "-m", "nxport.calibration", str(lite0_artifact), "--images", str(calib_dir), "--eval-images",
          str(eval_dir), "--output-dir", str(out), "--recipe", "default", "--target", "1.01", "--max-images", "4",
          "--max-eval-images", "30", "--keep-on-miss", "--no-compare-naive", "--no-progress", "--no-bias-correction",
          "--keep-float", "/backbone/conv_head/Conv"],
@@ -326,8 +326,8 @@ def test_cli_keeps_both_files_on_request_and_fails_an_impossible_target(lite0_ar
 def test_embedding_artifact_reports_cosine(lite0_embedding_artifact, calib_dir, eval_dir, tmp_path):
     import onnx
 
-    import conventions
-    from calibration import calibrate
+    from nxport import conventions
+    from nxport.calibration import calibrate
 
     result = calibrate(lite0_embedding_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path,
                        max_images=6, max_eval_images=6, compare_naive=False, progress=False)
@@ -362,11 +362,11 @@ def test_input_grid_holds_every_pixel_exactly(default_result, lite0_artifact):
 @pytest.fixture(scope="module")
 def nearest_int8(lite0_artifact, calib_dir, tmp_path_factory):
     """(engine on 6 calibration photos, its INT8 model with nearest rounding and no fits)."""
-    from calibration import DEFAULT
-    from calibration.artifact import read_artifact
-    from calibration.engine import Engine
-    from calibration.reader import ImageSet
-    from calibration.recipes import WeightRounding
+    from nxport.calibration import DEFAULT
+    from nxport.calibration.artifact import read_artifact
+    from nxport.calibration.engine import Engine
+    from nxport.calibration.reader import ImageSet
+    from nxport.calibration.recipes import WeightRounding
 
     artifact, fp32 = read_artifact(lite0_artifact)
     engine = Engine(artifact, fp32, ImageSet.from_folder(calib_dir, max_images=6), tmp_path_factory.mktemp("nearest"))
@@ -380,10 +380,10 @@ def test_gptq_rounding_beats_nearest_on_each_layers_own_inputs(nearest_int8):
     classifier, on the same 8-bit per-channel grid."""
     import onnx
 
-    from calibration import evaluate
-    from calibration.bias_correction import model_with_outputs
-    from calibration.reader import nx_tensors
-    from calibration.rounding import _hessians, _layers, _round
+    from nxport.calibration import evaluate
+    from nxport.calibration.bias_correction import model_with_outputs
+    from nxport.calibration.reader import nx_tensors
+    from nxport.calibration.rounding import _hessians, _layers, _round
 
     engine, _, data = nearest_int8
     artifact, qmodel = engine.artifact, onnx.load_from_string(data)
@@ -419,12 +419,12 @@ def test_unrounded_activations_keep_the_clip_and_every_weight_8bit(default_resul
     inventory says which layers now need a float input."""
     import onnx
 
-    from calibration import evaluate
-    from calibration.artifact import read_artifact
-    from calibration.float_activations import activation_tensors, keep_float
-    from calibration.inventory import inventory
-    from calibration.metrics import ClassifierStats
-    from calibration.reader import ImageSet, nx_tensors
+    from nxport.calibration import evaluate
+    from nxport.calibration.artifact import read_artifact
+    from nxport.calibration.float_activations import activation_tensors, keep_float
+    from nxport.calibration.inventory import inventory
+    from nxport.calibration.metrics import ClassifierStats
+    from nxport.calibration.reader import ImageSet, nx_tensors
 
     data = default_result.onnx_path.read_bytes()
     model = onnx.load_from_string(data)
@@ -462,9 +462,9 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
     activation candidate reaches, its recipe is stamped and quantizing it again gives what was scored."""
     import onnx
 
-    from calibration import auto, evaluate
-    from calibration.float_activations import keep_float
-    from calibration.inventory import inventory
+    from nxport.calibration import auto, evaluate
+    from nxport.calibration.float_activations import keep_float
+    from nxport.calibration.inventory import inventory
 
     engine, base, data = nearest_int8
     rankings, rank = [], auto.rank_activations
@@ -503,7 +503,7 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
     x = engine.tuning_tensors()[0]
     np.testing.assert_array_equal(evaluate.first_output(evaluate.session(found.model), "image-", x),
                                   evaluate.first_output(evaluate.session(scored.SerializeToString()), "image-", x))
-    from calibration.errors import InvalidOptionError
+    from nxport.calibration.errors import InvalidOptionError
 
     with pytest.raises(InvalidOptionError, match="not_a_tensor"):
         engine.quantize(replace(base, float_activations=("not_a_tensor",)))
@@ -518,9 +518,9 @@ def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photo
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from PIL import Image
 
-    from calibration import evaluate
-    from calibration.rounding import round_weights
-    from calibration.storage import WeightStorage, store_weights
+    from nxport.calibration import evaluate
+    from nxport.calibration.rounding import round_weights
+    from nxport.calibration.storage import WeightStorage, store_weights
 
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name) for name, shape in
@@ -585,7 +585,7 @@ def _photo_folder(folder: Path, photos: dict, count: int, size: int | None = Non
 @pytest.fixture
 def no_work(monkeypatch):
     """Fails the test if calibrate reads the model or starts the engine."""
-    import calibration.api as api
+    import nxport.calibration.api as api
 
     def started(*args, **kwargs):
         raise AssertionError("calibration work started before the refusal")
@@ -602,9 +602,9 @@ def no_work(monkeypatch):
 ])
 def test_sets_too_small_for_their_use_are_refused_before_any_work(tmp_path, photos, no_work, calibration, evaluation,
                                                                   target, minimum):
-    from calibration import DEFAULT, calibrate
-    from calibration.errors import TooFewImagesError
-    from calibration.reader import MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET
+    from nxport.calibration import DEFAULT, calibrate
+    from nxport.calibration.errors import TooFewImagesError
+    from nxport.calibration.reader import MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET
 
     assert (MIN_CALIBRATION_IMAGES, MIN_EVALUATION_IMAGES_FOR_TARGET) == (3, 30)
     calib = _photo_folder(tmp_path / "calib", photos, calibration, size=1 if calibration == 1 else 16)
@@ -617,7 +617,7 @@ def test_sets_too_small_for_their_use_are_refused_before_any_work(tmp_path, phot
 
 
 def test_the_cli_refuses_the_default_claim_on_two_photos_in_one_line(lite0_artifact, tmp_path, photos, capsys):
-    from calibration.cli import main
+    from nxport.calibration.cli import main
 
     calib = _photo_folder(tmp_path / "calib", photos, 3)
     assert main([str(lite0_artifact), "--images", str(calib), "--output-dir", str(tmp_path / "out")]) == 2
@@ -629,10 +629,10 @@ def test_the_cli_refuses_the_default_claim_on_two_photos_in_one_line(lite0_artif
 def test_an_image_over_the_pixel_limit_says_so(tmp_path, lite0_artifact):
     from test_serving import png_bomb
 
-    from calibration import calibrate
-    from calibration.errors import NoDecodableImagesError
-    from core.errors import ImageTooLargeError
-    from core.images import load_image, pixel_limit
+    from nxport.calibration import calibrate
+    from nxport.calibration.errors import NoDecodableImagesError
+    from nxport.core.errors import ImageTooLargeError
+    from nxport.core.images import load_image, pixel_limit
 
     bomb = png_bomb(20000, 20000)  # a 20000x20000 header over 100 bytes
     with pytest.raises(ImageTooLargeError, match=rf"over the pixel limit \(400000000 > {pixel_limit()} pixels\)"):
@@ -661,9 +661,9 @@ def _no_compute_classifier(path: Path) -> Path:
 
 
 def test_a_model_with_nothing_to_quantize_is_refused(tmp_path, photos, monkeypatch):
-    import calibration.api as api
-    from calibration import calibrate
-    from calibration.errors import NothingToQuantizeError
+    import nxport.calibration.api as api
+    from nxport.calibration import calibrate
+    from nxport.calibration.errors import NothingToQuantizeError
 
     monkeypatch.setattr(api, "Engine", lambda *a, **k: pytest.fail("calibration work started"))
     model = _no_compute_classifier(tmp_path / "pool.onnx")
@@ -677,7 +677,7 @@ def test_a_missed_target_writes_nothing_unless_kept(tmp_path, photos):
     """A real (tiny) calibration whose target cannot be met: no file; with keep_on_miss, both files."""
     from test_serving import tiny_image_embedding
 
-    from calibration import DEFAULT, calibrate
+    from nxport.calibration import DEFAULT, calibrate
 
     model = tiny_image_embedding(tmp_path / "tiny.onnx", 4)
     calib = _photo_folder(tmp_path / "calib", photos, 3, size=32)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conventions.findings import Finding, Level
-from conventions.reports import FailOn, FileReport, Format, render
+from nxport.conventions.checking.findings import Finding, Level
+from nxport.conventions.ci.formats import FailOn, FileReport, Format, render
 from hostile_corpus import DOC, classifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def models(tmp_path_factory, lite0_artifact) -> Path:
 
 def run_cli(*args, cwd=REPO) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "conventions", *map(str, args)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "nxport.conventions", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -124,7 +124,7 @@ def test_pre_commit_hook_fails_on_a_bad_model(tmp_path):
     """pre-commit itself, on a temporary git repository: a `repo: local` hook with this checkout's
     hook entry (a remote hook repo would need the network to install)."""
     hooks = (REPO / ".pre-commit-hooks.yaml").read_text()
-    assert "id: nxport-conventions" in hooks and "entry: python -m conventions" in hooks
+    assert "id: nxport-conventions" in hooks and "entry: python -m nxport.conventions" in hooks
     repo = tmp_path / "repo"
     repo.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PRE_COMMIT_HOME": str(tmp_path / "cache"),
@@ -145,7 +145,7 @@ def test_pre_commit_hook_fails_on_a_bad_model(tmp_path):
 
 def test_a_folder_without_models_fails_in_every_format(tmp_path, capsys):
     """A mistyped-but-existing folder (or one named like a model) must turn the CI job red, naming the glob."""
-    from conventions.cli import main
+    from nxport.conventions.cli import main
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "README.md").write_text("no models here")
@@ -159,7 +159,7 @@ def test_a_folder_without_models_fails_in_every_format(tmp_path, capsys):
 
 
 def test_a_folder_named_like_a_model_is_searched_not_read(tmp_path):
-    from conventions.batch import expand_paths
+    from nxport.conventions.checking.batch import expand_paths
 
     (tmp_path / "x.onnx").mkdir()
     (tmp_path / "x.onnx" / "inner.onnx").write_bytes(classifier().SerializeToString())

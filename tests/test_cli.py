@@ -41,7 +41,7 @@ def test_check_takes_every_flag_python_m_conventions_takes():
     """One parser: `nxport check` is conventions.cli's own add_arguments, so no flag can drift."""
     import argparse
 
-    from conventions.cli import add_arguments
+    from nxport.conventions.cli import add_arguments
 
     ours = argparse.ArgumentParser()
     add_arguments(ours)
@@ -68,7 +68,7 @@ def test_export_prints_results_not_third_party_warnings(lite0_export):
 
 
 def test_verbosity_flags_on_every_level_of_the_command():
-    from core.console import NORMAL, QUIET, VERBOSE
+    from nxport.core.console import NORMAL, QUIET, VERBOSE
     from nxport.cli import build_parser
 
     parser = build_parser()

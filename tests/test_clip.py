@@ -13,12 +13,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import conventions
-from conventions.normalization import parse_doc_string
-from conventions.nx_input import InputLayout, nx_preprocess
-from exporters.clip import ClipConfig, export_clip
-from exporters.clip_tokenizer import ClipTokenizer, load_tokenizer
-from core.errors import ConfigError, InvalidClassNameError, OutputExistsError, ParityError
+from nxport import conventions
+from nxport.conventions.normalization import parse_doc_string
+from nxport.conventions.nx_input import InputLayout, nx_preprocess
+from nxport.exporters.clip import ClipConfig, export_clip
+from nxport.exporters.clip_tokenizer import ClipTokenizer, load_tokenizer
+from nxport.core.errors import ConfigError, InvalidClassNameError, OutputExistsError, ParityError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_HF = {
@@ -203,7 +203,7 @@ def test_open_clip_checkpoint_of_another_config_names_the_cause(tmp_path, open_c
     import open_clip
     from safetensors.torch import save_file
 
-    from core.errors import WeightsError
+    from nxport.core.errors import WeightsError
 
     wider = tmp_path / "nxport-tiny-clip-wide.json"
     wider.write_text(json.dumps({**TINY_OPEN_CLIP, "embed_dim": 48}))

@@ -12,13 +12,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import conventions
-from calibration.api import calibrate
-from calibration.recipes import DEFAULT, WeightRounding
-from conventions.contract import OutputKind, Profile, read_contract
-from core.errors import NxportError
-from serving.models import load_model
-from serving.settings import Settings
+from nxport import conventions
+from nxport.calibration.api import calibrate
+from nxport.calibration.recipes import DEFAULT, WeightRounding
+from nxport.conventions.contract import OutputKind, Profile, read_contract
+from nxport.core.errors import NxportError
+from nxport.serving.models import load_model
+from nxport.serving.settings import Settings
 
 CLASSES = 8
 NORM = json.dumps({"means": [123.675, 116.28, 103.53], "vars": [58.395, 57.12, 57.375]})

@@ -15,11 +15,11 @@ import pytest
 from onnx import helper, numpy_helper
 from onnx_graphs import rename_output
 
-import conventions
-from conventions import Level
-from conventions.rulebook import list_rules
-from conventions.spec import load_spec, sclblonnx_ops
-from core.errors import ConformanceError
+from nxport import conventions
+from nxport.conventions import Level
+from nxport.conventions.checking.rulebook import list_rules
+from nxport.conventions.spec import load_spec, sclblonnx_ops
+from nxport.core.errors import ConformanceError
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGENET_DOC = '{"means":[123.675,116.28,103.53],"vars":[58.395,57.12,57.375]}'
@@ -396,7 +396,7 @@ def test_directory_and_missing_path(tmp_path, kind):
 
 
 def test_a_crashing_rule_becomes_a_finding(monkeypatch):
-    from conventions import registry
+    from nxport.conventions.checking import registry
 
     (target,) = [r for r in list_rules("E3")]
 
@@ -459,7 +459,7 @@ def test_list_rules_filters():
 
 
 def run_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conventions", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "nxport.conventions", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import conventions
-from conventions.findings import Level
-from conventions.preflight import Verdict, preflight
+from nxport import conventions
+from nxport.conventions.checking.findings import Level
+from nxport.conventions.targets.preflight import Verdict, preflight
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / ".corpus" / "onnx-1.22.0"
@@ -107,6 +107,6 @@ def test_cli_output_is_quiet(corpus):
                             timeout=300)
     assert result.returncode == 1 and result.stdout.startswith("{"), result.stderr[-2000:]
     assert "[E:onnxruntime" not in result.stderr and "Warning" not in result.stderr, result.stderr[-2000:]
-    verbose = subprocess.run([sys.executable, "-m", "conventions", "-v", node(corpus, "test_reshape_zero_dim")],
+    verbose = subprocess.run([sys.executable, "-m", "nxport.conventions", "-v", node(corpus, "test_reshape_zero_dim")],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert "[E:onnxruntime" in verbose.stderr  # -v opens onnxruntime's log again, for debugging

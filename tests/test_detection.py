@@ -14,10 +14,10 @@ import numpy as np
 import onnx
 import pytest
 
-from conventions.normalization import Normalization
-from exporters.detection_config import DetectionConfig, HeadLayout
-from exporters.detection_reference import bottom_centre_inside, box_iou, match_rows, reference_rows
-from core.sessions import cpu_session
+from nxport.conventions.normalization import Normalization
+from nxport.exporters.detection_config import DetectionConfig, HeadLayout
+from nxport.exporters.detection_reference import bottom_centre_inside, box_iou, match_rows, reference_rows
+from nxport.core.sessions import cpu_session
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "yolov8n_face"
@@ -53,7 +53,7 @@ def sessions(detector) -> dict:
 
 
 def feeds(rgb, threshold: float, mask=None) -> dict:
-    from conventions.nx_input import InputLayout, nx_preprocess
+    from nxport.conventions.nx_input import InputLayout, nx_preprocess
 
     image = nx_preprocess(rgb, InputLayout.from_shape((1, 3, 320, 320)), NORM)
     return {"image-": image, "nms_sensitivity-": np.array([threshold], np.float32),
@@ -111,7 +111,7 @@ def test_threshold_one_gives_no_rows(sessions, photos):
 
 
 def test_mask_all_true_all_false_and_half(detector, sessions, photos):
-    from exporters.detection_tail import TailSpec, build_tail
+    from nxport.exporters.detection_tail import TailSpec, build_tail
 
     network = cpu_session(detector["network"], threads=1)
     no_mask_tail = build_tail(TailSpec(HeadLayout.YOLO_RAW, "output0", (1, 22, 2100), 320, 320, "bboxes-x", IOU,
@@ -144,7 +144,7 @@ def test_split_composes_to_the_single_artifact(detector, sessions, photos):
 
 
 def test_same_rows_in_the_reference_runtime(detector, sessions, photos):
-    from conventions.reference_runtime import reference_python, run_reference
+    from nxport.conventions._reference.runtime import reference_python, run_reference
 
     python = reference_python()
     assert python is not None, "run ./setup.sh: it creates .venv-nx-reference (onnxruntime 1.17.3)"
@@ -159,14 +159,14 @@ def test_same_rows_in_the_reference_runtime(detector, sessions, photos):
 
 
 def test_same_export_twice_gives_the_same_bytes(detector, tmp_path):
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     result = export_detection(DetectionConfig(weights=nudenet_onnx(), name=NAME, split=True, output_dir=tmp_path))
     assert result.onnx_path.read_bytes() == detector["onnx"].read_bytes()
 
 
 def test_dropped_inputs_bake_the_threshold(tmp_path, photos):
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     result = export_detection(DetectionConfig(weights=nudenet_onnx(), input_size=(320, 320), threshold_input=False,
                                               mask_input=False, threshold=0.25, output_dir=tmp_path))
@@ -214,7 +214,7 @@ def end2end_rows() -> np.ndarray:
 
 
 def test_end2end_head_is_thresholded_not_suppressed(tmp_path, photos):
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     rows = end2end_rows()
     weights = tiny_model(tmp_path / "e2e.onnx", END2END, [("rows", rows), ("zero", np.array(0, np.float32))],
@@ -240,7 +240,7 @@ def test_end2end_head_is_thresholded_not_suppressed(tmp_path, photos):
     ("unknown", "DetectorHeadError", ["[1, 3, 32, 32]", "[1, 4+C, N]"]),
 ])
 def test_wrong_model_kinds_are_typed_errors(case, error, words, tmp_path):
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     weights = tiny_model(tmp_path / f"{case}.onnx", CLASSIFIER if case == "classifier" else UNKNOWN)
     with pytest.raises(Exception) as info:
@@ -257,8 +257,8 @@ def test_wrong_model_kinds_are_typed_errors(case, error, words, tmp_path):
     ({"max_detections": 0}, "ConfigError", ["max_detections 0", "--max-detections 300"]),
 ])
 def test_bad_options_are_typed_errors_with_the_fix(overrides, error, words, tmp_path):
-    from exporters.detection import export_detection
-    from core.errors import NxportError
+    from nxport.exporters.detection import export_detection
+    from nxport.core.errors import NxportError
 
     options = {"weights": nudenet_onnx(), "input_size": (320, 320), "output_dir": tmp_path, **overrides}
     with pytest.raises(NxportError) as info:
@@ -278,8 +278,8 @@ def without_imgsz(folder: Path) -> Path:
 
 
 def test_dynamic_input_without_imgsz_is_a_typed_error(tmp_path):
-    from exporters.detection import export_detection
-    from core.errors import DynamicInputError
+    from nxport.exporters.detection import export_detection
+    from nxport.core.errors import DynamicInputError
 
     with pytest.raises(DynamicInputError) as info:
         export_detection(DetectionConfig(weights=without_imgsz(tmp_path), output_dir=tmp_path / "out"))
@@ -301,7 +301,7 @@ def test_dynamic_input_defaults_to_the_imgsz_metadata(detector):
 
 
 def test_input_size_wins_over_the_imgsz_metadata(tmp_path):
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     result = export_detection(DetectionConfig(weights=nudenet_onnx(), input_size=(256, 416), output_dir=tmp_path))
     assert result.report.inputs[0]["shape"] == [1, 3, 256, 416]
@@ -310,7 +310,7 @@ def test_input_size_wins_over_the_imgsz_metadata(tmp_path):
 
 
 def test_cli_is_wired_and_fails_with_exit_2(tmp_path, capsys):
-    from exporters import get_task
+    from nxport.exporters import get_task
     from nxport.cli import main
 
     assert get_task("detection").config_type is DetectionConfig
@@ -320,7 +320,7 @@ def test_cli_is_wired_and_fails_with_exit_2(tmp_path, capsys):
 
 
 def test_checker_detection_profile_on_the_real_artifact(detector, photos):
-    import conventions
+    from nxport import conventions
 
     report = conventions.check(detector["onnx"], image=photos["astronaut"])
     assert report.conformant, report.format_text()
@@ -340,7 +340,7 @@ def detect_server(detector):
 
     import uvicorn
 
-    from serving import Settings, create_app, load_models
+    from nxport.serving import Settings, create_app, load_models
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -456,7 +456,7 @@ def test_calibrate_detector_quantizes_the_network_and_keeps_the_tail_float(detec
     import onnx
     from PIL import Image
 
-    import conventions
+    from nxport import conventions
     from nxport.cli import main
 
     for folder, names in (("calib", ("chelsea", "astronaut", "rocket")), ("eval", ("grace_hopper", "coffee"))):

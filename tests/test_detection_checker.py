@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from onnx import numpy_helper, parser
 
-import conventions
+from nxport import conventions
 
 OUTPUT = "bboxes-format:xyxysc;0:person;1:car"
 # Rows filtered by a comparison of their score with nms_sensitivity-; mask- is ignored.

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporters.detection_config import DetectionConfig
-from exporters.detection_reference import detr_reference_rows
-from core.sessions import cpu_session
+from nxport.exporters.detection_config import DetectionConfig
+from nxport.exporters.detection_reference import detr_reference_rows
+from nxport.core.sessions import cpu_session
 
 TINY_YOLOS = {"model_type": "yolos", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
               "intermediate_size": 64, "image_size": [64, 96], "patch_size": 16, "num_detection_tokens": 10,
@@ -22,7 +22,7 @@ def yolos(tmp_path_factory, photos):
 
     import torch
 
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     torch.manual_seed(0)  # transformers' random init draws from torch's global generator
     folder = tmp_path_factory.mktemp("yolos")
@@ -68,8 +68,8 @@ def test_tail_equals_transformers_post_processing_on_identical_raw_tensors(yolos
 
 
 def test_unsupported_detr_family_is_a_typed_error(tmp_path):
-    from exporters.detection import export_detection
-    from core.errors import DetectorHeadError
+    from nxport.exporters.detection import export_detection
+    from nxport.core.errors import DetectorHeadError
 
     with pytest.raises(DetectorHeadError, match="rt_detr.*RT-DETR"):
         export_detection(DetectionConfig(model="PekingU/rtdetr_r18vd", random_init=True,
@@ -97,7 +97,7 @@ def yolos_800x1333(tmp_path_factory, yolos):
 
 @pytest.mark.parametrize("input_size,source", [(None, "config image_size"), ((512, 512), "--input-size")])
 def test_yolos_800x1333_exports_at_its_config_size_and_at_512(yolos_800x1333, yolos, input_size, source):
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     photos = yolos.onnx_path.parent / "photos"
     result = export_detection(DetectionConfig(model="hustvl/yolos-tiny", weights=yolos_800x1333 / "weights",
@@ -118,8 +118,8 @@ def test_yolos_800x1333_exports_at_its_config_size_and_at_512(yolos_800x1333, yo
 
 
 def test_a_model_failing_in_eager_pytorch_is_named_not_blamed_on_the_opset(yolos_800x1333):
-    from exporters.detection import export_detection
-    from core.errors import EagerForwardError
+    from nxport.exporters.detection import export_detection
+    from nxport.core.errors import EagerForwardError
 
     with pytest.raises(EagerForwardError) as info:
         export_detection(DetectionConfig(model="hustvl/yolos-tiny", weights=yolos_800x1333 / "weights",

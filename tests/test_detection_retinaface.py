@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporters.detection_config import DetectionConfig, HeadLayout
-from exporters.detection_reference import box_iou, match_rows, reference_rows
-from core.sessions import cpu_session
+from nxport.exporters.detection_config import DetectionConfig, HeadLayout
+from nxport.exporters.detection_reference import box_iou, match_rows, reference_rows
+from nxport.core.sessions import cpu_session
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 512
@@ -29,7 +29,7 @@ def packaged_weights() -> str:
 def retinaface(tmp_path_factory, photos):
     from PIL import Image
 
-    from exporters.detection import export_detection
+    from nxport.exporters.detection import export_detection
 
     folder = tmp_path_factory.mktemp("retinaface")
     (folder / "photos").mkdir()
@@ -43,8 +43,8 @@ def retinaface(tmp_path_factory, photos):
 
 
 def nx_feeds(rgb, threshold: float) -> dict:
-    from conventions.normalization import Normalization
-    from conventions.nx_input import InputLayout, nx_preprocess
+    from nxport.conventions.normalization import Normalization
+    from nxport.conventions.nx_input import InputLayout, nx_preprocess
 
     image = nx_preprocess(rgb, InputLayout.from_shape((1, 3, SIZE, SIZE)), Normalization((127, 117, 104), (1, 1, 1)))
     return {"image-": image, "nms_sensitivity-": np.array([threshold], np.float32), "mask-": np.ones((SIZE, SIZE), bool)}
@@ -99,15 +99,15 @@ def test_faces_found_where_they_are(retinaface, photos):
 
 
 def test_other_anchor_layouts_are_refused(tmp_path):
-    from exporters.detection import export_detection
-    from core.errors import DetectorHeadError
+    from nxport.exporters.detection import export_detection
+    from nxport.core.errors import DetectorHeadError
 
     with pytest.raises(DetectorHeadError, match="multiple of 32"):
         export_detection(DetectionConfig(weights=packaged_weights(), input_size=(500, 500), output_dir=tmp_path))
 
 
 def test_same_rows_in_the_reference_runtime(retinaface, photos):
-    from conventions.reference_runtime import reference_python, run_reference
+    from nxport.conventions._reference.runtime import reference_python, run_reference
 
     python = reference_python()
     assert python is not None, "run ./setup.sh: it creates .venv-nx-reference (onnxruntime 1.17.3)"
@@ -119,8 +119,8 @@ def test_same_rows_in_the_reference_runtime(retinaface, photos):
 
 
 def test_a_pytorch_checkpoint_is_refused_with_the_export_command(tmp_path):
-    from exporters.detection import export_detection
-    from core.errors import WeightsError
+    from nxport.exporters.detection import export_detection
+    from nxport.core.errors import WeightsError
 
     checkpoint = tmp_path / "best.pt"
     checkpoint.write_bytes(b"not used")

@@ -12,12 +12,12 @@ import numpy as np
 import onnx
 import pytest
 
-import conventions
-from conventions.normalization import parse_doc_string
-from conventions.nx_input import InputLayout, nx_preprocess
-from exporters import ClassifierConfig, export_classifier
-from conventions.contract import read_provenance
-from core.errors import (
+from nxport import conventions
+from nxport.conventions.normalization import parse_doc_string
+from nxport.conventions.nx_input import InputLayout, nx_preprocess
+from nxport.exporters import ClassifierConfig, export_classifier
+from nxport.conventions.contract import read_provenance
+from nxport.core.errors import (
     ConfigError,
     InvalidClassNameError,
     LabelCountError,
@@ -250,7 +250,7 @@ def test_failed_parity_leaves_no_file(tmp_path):
 
 
 def test_failure_while_writing_leaves_no_partial_file(tmp_path, monkeypatch):
-    import exporters.report as report_module
+    import nxport.exporters.report as report_module
 
     def explode(self):
         raise KeyboardInterrupt  # as if the user pressed Ctrl-C half way through writing

@@ -11,12 +11,12 @@ import onnx
 import pytest
 import torch
 
-import conventions
-from conventions.normalization import parse_doc_string
-from conventions.nx_input import InputLayout, nx_preprocess
-from exporters import EmbeddingConfig, export_embedding
-from conventions.contract import read_provenance
-from core.errors import ConfigError, UnknownModelError, WeightsError, WeightsUnavailableError
+from nxport import conventions
+from nxport.conventions.normalization import parse_doc_string
+from nxport.conventions.nx_input import InputLayout, nx_preprocess
+from nxport.exporters import EmbeddingConfig, export_embedding
+from nxport.conventions.contract import read_provenance
+from nxport.core.errors import ConfigError, UnknownModelError, WeightsError, WeightsUnavailableError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,7 +157,7 @@ def test_unknown_name_suggests(tmp_path):
 
 def _isc_checkpoint(path: Path, backbone: str = "resnet18", dim: int = 128) -> torch.nn.Module:
     """A checkpoint in the ISC21 descriptor project's own layout (DataParallel keys, argparse args)."""
-    from exporters.isc import IscDescriptor
+    from nxport.exporters.isc import IscDescriptor
 
     torch.manual_seed(1)
     model = IscDescriptor(backbone, fc_dim=dim)

@@ -20,8 +20,8 @@ import onnx
 import pytest
 import torch
 
-from core.errors import CheckpointKeyError, ModelMismatchError, UnknownModelError
-from exporters.early_checks import check_hf_family, timm_architectures
+from nxport.core.errors import CheckpointKeyError, ModelMismatchError, UnknownModelError
+from nxport.exporters.early_checks import check_hf_family, timm_architectures
 
 REPO = Path(__file__).resolve().parents[1]
 LITE0 = "tf_efficientnet_lite0"
@@ -35,7 +35,7 @@ def nxport(*args, env=None, python_flags=()) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def lite0_state(lite0_weights) -> dict:
     """The real lite0 ImageNet weights under timm's own key names."""
-    from exporters.timm_source import load_timm_model
+    from nxport.exporters.timm_source import load_timm_model
 
     return load_timm_model(LITE0, weights=lite0_weights).module.state_dict()
 
@@ -59,7 +59,7 @@ def perturbed(state: dict) -> dict:
 
 
 def test_training_checkpoint_plain_or_ema_weights(lite0_state, tmp_path, capsys):
-    from exporters.timm_source import load_timm_model
+    from nxport.exporters.timm_source import load_timm_model
 
     ema = perturbed(lite0_state)
     path = save_training_checkpoint(tmp_path / "model_best.pth.tar", {f"module.{k}": v for k, v in lite0_state.items()},
@@ -123,7 +123,7 @@ def test_cached_timm_names_are_timm_s_own():
 
     assert timm_architectures() == sorted(_model_entrypoints)
     with pytest.raises(UnknownModelError, match="model .resnt18.. Did you mean: resnet18"):
-        from exporters.early_checks import check_timm_name
+        from nxport.exporters.early_checks import check_timm_name
 
         check_timm_name("resnt18.a1_in1k")
 
@@ -185,7 +185,7 @@ def test_reparameterizable_model_exports_folded(tmp_path):
     """MobileOne-S0 ships 191 Conv + 183 Add nodes unfolded; folded by timm it is 43 Conv, parity-proven."""
     import timm
 
-    from exporters import ClassifierConfig, PreprocessingOverrides, export_classifier
+    from nxport.exporters import ClassifierConfig, PreprocessingOverrides, export_classifier
 
     result = export_classifier(ClassifierConfig(model="mobileone_s0", random_init=True, output_dir=tmp_path,
                                                 preprocessing=PreprocessingOverrides(input_size=(96, 96))))
@@ -199,7 +199,7 @@ def test_reparameterizable_model_exports_folded(tmp_path):
 
 
 def test_no_reparam_keeps_the_training_branches(tmp_path):
-    from exporters.reparam import reparameterize_for_export
+    from nxport.exporters.reparam import reparameterize_for_export
 
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).eval()
     feeds = [{"image-": np.zeros((1, 3, 8, 8), np.float32)}]

@@ -1,4 +1,4 @@
-"""Hostile inputs (issue 11): a generated corpus through `python -m conventions`, bounded stages,
+"""Hostile inputs (issue 11): a generated corpus through `python -m nxport.conventions`, bounded stages,
 and sclblonnx's second opinion beside ours."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import conventions
-from conventions.sandbox import Limits, Status, run_bounded
-from conventions.sclblonnx_opinion import explain
+from nxport import conventions
+from nxport.conventions._sandbox import Limits, Status, run_bounded
+from nxport.conventions._reference.sclblonnx_opinion import explain
 from hostile_corpus import classifier, loop_in_front, write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def test_timeout_bounds_the_whole_verdict_start_up_included(tmp_path):
     path = tmp_path / "hang.onnx"
     path.write_bytes(loop_in_front(10**15).SerializeToString())
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "conventions", str(path), "--timeout", str(TIMEOUT_S)], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "nxport.conventions", str(path), "--timeout", str(TIMEOUT_S)], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     wall = time.perf_counter() - started
     assert result.returncode == 1 and "[MUST] H1" in result.stdout and "start-up included" in result.stdout
@@ -154,7 +154,7 @@ def test_sclblonnx_opinion_explains_disagreements():
 
 
 def test_sclblonnx_runs_beside_ours_on_a_real_artifact(lite0_artifact):
-    from conventions.reference_runtime import reference_python
+    from nxport.conventions._reference.runtime import reference_python
 
     if reference_python() is None:
         pytest.fail("run ./setup.sh: it creates .venv-nx-reference with sclblonnx 0.3.0")

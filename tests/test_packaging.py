@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("core", "conventions", "exporters", "calibration", "serving", "nxport")
 # Not main-environment dependencies: detector weights and the AGPL ultralytics are optional (lazy imports
-# behind a typed error); sclblonnx runs inside .venv-nx-reference (conventions/_sclblonnx_probe.py).
+# behind a typed error); sclblonnx runs inside .venv-nx-reference (conventions/_reference/_sclblonnx_probe.py).
 OPTIONAL = {"ultralytics", "nudenet", "retinaface", "sclblonnx"}
 
 

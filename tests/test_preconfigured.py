@@ -14,11 +14,11 @@ import sys
 import onnx
 import pytest
 
-import conventions
-from exporters import PresetOverrides, export_preconfigured, get_model_spec, list_models
-from conventions.contract import read_provenance
-from exporters.preconfigured import config_for
-from core.errors import UnknownModelError
+from nxport import conventions
+from nxport.exporters import PresetOverrides, export_preconfigured, get_model_spec, list_models
+from nxport.conventions.contract import read_provenance
+from nxport.exporters.preconfigured import config_for
+from nxport.core.errors import UnknownModelError
 
 IMAGENET_0_255 = {"means": [123.675, 116.28, 103.53], "vars": [58.395, 57.12, 57.375]}
 HALF_0_255 = {"means": [127.5] * 3, "vars": [127.5] * 3}
@@ -71,7 +71,7 @@ def test_registry_entry_exports_conformant_and_matches_pytorch(name, tmp_path):
 
 
 def test_reduced_architectures_only_go_with_random_init():
-    from core.errors import ConfigError
+    from nxport.core.errors import ConfigError
 
     spec = get_model_spec("facebook/dinov2-small")
     with pytest.raises(ConfigError, match="random_init=True"):

@@ -16,11 +16,11 @@ import numpy as np
 import onnx
 import pytest
 
-from conventions.findings import Level
-from conventions.preflight import UnreadableModelError, Verdict, preflight
-from conventions.preflight.conditions import evaluate, list_conditions, validate_conditions
-from conventions.preflight.graph import read_graph
-from conventions.targets import (OpStatus, Precision, ProfileError, UnknownTargetError, list_targets, load_profile,
+from nxport.conventions.checking.findings import Level
+from nxport.conventions.targets.preflight import UnreadableModelError, Verdict, preflight
+from nxport.conventions.targets.preflight.conditions import evaluate, list_conditions, validate_conditions
+from nxport.conventions.targets.preflight.graph import read_graph
+from nxport.conventions.targets import (OpStatus, Precision, ProfileError, UnknownTargetError, list_targets, load_profile,
                                  profile_paths, validate_profile)
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,7 +37,7 @@ def vit_artifact(tmp_path_factory) -> Path:
     import timm
     import torch
 
-    from exporters.onnx_export import export_module, simplify
+    from nxport.exporters.onnx_export import export_module, simplify
 
     torch.manual_seed(0)
     vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, depth=1, num_classes=10).eval()
@@ -50,7 +50,7 @@ def vit_artifact(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def clip_text_artifact(tiny_clip_config, tmp_path_factory) -> Path:
-    from exporters.clip import ClipConfig, export_clip
+    from nxport.exporters.clip import ClipConfig, export_clip
 
     out = tmp_path_factory.mktemp("npu_clip")
     export_clip(ClipConfig(model="tiny-hf-clip", source="hf", random_init=True, hf_config=tiny_clip_config,
@@ -249,7 +249,7 @@ def test_schema_check_names_the_problem(mutate, problem):
 def test_bad_condition_name_is_a_typed_error():
     import dataclasses
 
-    from conventions.targets import Condition, OpRule
+    from nxport.conventions.targets import Condition, OpRule
 
     profile = load_profile("tidl")
     broken = dataclasses.replace(profile, ops={"Relu": OpRule("Relu", OpStatus.CONDITIONAL, "tidl-operators",
@@ -271,7 +271,7 @@ def test_unknown_target_and_unreadable_model_are_typed_errors(tmp_path):
 # --- CLI ----------------------------------------------------------------------------------------
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "conventions", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "nxport.conventions", *map(str, args)], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
 
 
@@ -293,9 +293,9 @@ def test_cli_exit_codes_and_json(artifacts):
 # --- exporter hook -------------------------------------------------------------------------------
 
 def test_export_with_targets_records_the_preflight(tmp_path):
-    from exporters import export_classifier
-    from exporters.config import ClassifierConfig
-    from exporters.npu_target import opset_for_targets
+    from nxport.exporters import export_classifier
+    from nxport.exporters.config import ClassifierConfig
+    from nxport.exporters.npu_target import opset_for_targets
 
     result = export_classifier(ClassifierConfig(model="test_efficientnet", random_init=True, num_classes=3,
                                                 labels=["a", "b", "c"], output_dir=tmp_path,
@@ -309,7 +309,7 @@ def test_export_with_targets_records_the_preflight(tmp_path):
 
 def test_embedding_export_with_targets_records_the_preflight(tmp_path):
     """The same hook on the embedding exporter: the opset window applies and the verdicts travel in the report."""
-    from exporters.embedding import EmbeddingConfig, export_embedding
+    from nxport.exporters.embedding import EmbeddingConfig, export_embedding
 
     result = export_embedding(EmbeddingConfig(model="test_efficientnet", random_init=True, output_dir=tmp_path,
                                               targets=("tidl", "qnn")))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnx
 import pytest
 
-import conventions
-from conventions.reference_runtime import reference_python
+from nxport import conventions
+from nxport.conventions._reference.runtime import reference_python
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,7 +36,7 @@ def test_int8_artifact_runs_in_the_reference_runtime(int8_artifact):
 
 
 def test_clip_text_tower_runs_in_the_reference_runtime(tmp_path, tiny_clip_config):
-    from exporters.clip import ClipConfig, export_clip
+    from nxport.exporters.clip import ClipConfig, export_clip
 
     result = export_clip(ClipConfig(model="t", source="hf", random_init=True, hf_config=tiny_clip_config, output_dir=tmp_path))
     report = conventions.check(result.paths["txt"], reference=True)

@@ -46,7 +46,7 @@ def folder(tmp_path_factory, lite0_artifact) -> Path:
 
 
 def run_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conventions", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "nxport.conventions", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
 
 

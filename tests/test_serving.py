@@ -1,4 +1,4 @@
-"""`python -m serving`: real HTTP requests to real servers on loopback.
+"""`python -m nxport.serving`: real HTTP requests to real servers on loopback.
 
 Two servers per run: the CLI in a subprocess on the real EfficientNet-Lite0 artifacts (classifier +
 embedding, exported by the project's own example scripts), and an in-process uvicorn thread on tiny
@@ -71,9 +71,9 @@ def direct_run(artifact: Path, data: bytes) -> np.ndarray:
     import onnx
     import onnxruntime as ort
 
-    from conventions.normalization import parse_doc_string
-    from conventions.nx_input import InputLayout, nx_preprocess
-    from core.images import load_image
+    from nxport.conventions.normalization import parse_doc_string
+    from nxport.conventions.nx_input import InputLayout, nx_preprocess
+    from nxport.core.images import load_image
 
     model = onnx.load(str(artifact))
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
@@ -151,10 +151,10 @@ def fake_tokenizer(texts: list[str]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def server(lite0_artifact, lite0_embedding_example_artifact, tmp_path_factory):
-    """`python -m serving CLASSIFIER EMBEDDING --port N` in a subprocess; stopped at module end."""
+    """`python -m nxport.serving CLASSIFIER EMBEDDING --port N` in a subprocess; stopped at module end."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("serving") / "server.log"
-    command = [sys.executable, "-m", "serving", str(lite0_artifact), str(lite0_embedding_example_artifact),
+    command = [sys.executable, "-m", "nxport.serving", str(lite0_artifact), str(lite0_embedding_example_artifact),
                "--port", str(port), "--max-images", str(MAX_IMAGES), "--max-payload-bytes", str(MAX_PAYLOAD),
                "--threads", "2"]
     with open(log_path, "w") as log_file:
@@ -192,7 +192,7 @@ def aux_server(tiny_models):
     """create_app + uvicorn in a thread, with an API key and a stand-in tokenizer for the CLIP pair."""
     import uvicorn
 
-    from serving import Settings, create_app, load_models
+    from nxport.serving import Settings, create_app, load_models
 
     settings = Settings(models=tuple(tiny_models.values()), api_key=API_KEY, threads=1)
     models = load_models(settings.models, settings)
@@ -381,8 +381,8 @@ def test_graph_that_cannot_batch_falls_back_to_per_image(aux_server, tiny_models
 # ---------------------------------------------------------------- no server
 
 def test_settings_precedence_cli_over_env_over_default():
-    from core.errors import ConfigError
-    from serving.settings import BatchingMode, resolve_settings
+    from nxport.core.errors import ConfigError
+    from nxport.serving.settings import BatchingMode, resolve_settings
 
     env = {"NXPORT_MODELS": "a.onnx,b.onnx", "NXPORT_MAX_BATCH": "4", "NXPORT_PORT": "9000",
            "NXPORT_BATCHING": "per-image"}
@@ -399,10 +399,10 @@ def test_int8_detection_and_unservable_artifacts(tmp_path, tiny_models):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from conventions.contract import read_contract
-    from core.errors import ArtifactContractError
-    from serving.models import int8_info, load_model
-    from serving.settings import Settings
+    from nxport.conventions.contract import read_contract
+    from nxport.core.errors import ArtifactContractError
+    from nxport.serving.models import int8_info, load_model
+    from nxport.serving.settings import Settings
 
     assert int8_info(read_contract(tiny_models["clip_img"])) is None
     scale = numpy_helper.from_array(np.array(0.1, dtype=np.float32), "scale")
@@ -432,9 +432,9 @@ def test_exported_clip_pair_serves_text_with_its_own_tokenizer(tmp_path, photos,
     import onnxruntime as ort
     import uvicorn
 
-    from exporters.clip import ClipConfig, export_clip
-    from exporters.clip_tokenizer import load_tokenizer
-    from serving import Settings, create_app, load_models
+    from nxport.exporters.clip import ClipConfig, export_clip
+    from nxport.exporters.clip_tokenizer import load_tokenizer
+    from nxport.serving import Settings, create_app, load_models
 
     result = export_clip(ClipConfig(model="pair", source="hf", random_init=True, hf_config=tiny_clip_config, output_dir=tmp_path))
     settings = Settings(models=(result.paths["img"], result.paths["txt"]), threads=1)

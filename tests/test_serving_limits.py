@@ -31,7 +31,7 @@ def tiny(tmp_path_factory):
 
 
 def _app(path, **overrides):
-    from serving import Settings, create_app, load_models
+    from nxport.serving import Settings, create_app, load_models
 
     settings = Settings(models=(path,), threads=1, **overrides)
     return create_app(load_models(settings.models, settings), settings)
@@ -87,8 +87,8 @@ def test_open_connections_are_bounded(tiny, monkeypatch):
     """`--max-connections` reaches uvicorn's limit_concurrency (503 beyond it, before reading a request)."""
     import uvicorn
 
-    from serving.cli import serve
-    from serving.settings import resolve_settings
+    from nxport.serving.cli import serve
+    from nxport.serving.settings import resolve_settings
 
     settings = resolve_settings({"models": [str(tiny)], "max_connections": "3", "port": str(free_port())}, env={})
     seen = {}
@@ -107,7 +107,7 @@ def test_open_connections_are_bounded(tiny, monkeypatch):
 
 
 def _serve_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "serving", *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, "-m", "nxport.serving", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=REPO)
 
 
@@ -135,7 +135,7 @@ def test_ready_is_said_once_the_socket_accepts_and_is_the_last_startup_line(tiny
     import httpx
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "serving", str(tiny), "--port", str(port), "--threads", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "nxport.serving", str(tiny), "--port", str(port), "--threads", "1"],
                             stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         before = []
@@ -159,7 +159,7 @@ def test_429_over_http_carries_retry_after(tiny, photos):
     import httpx
     import uvicorn
 
-    from serving import Settings, create_app, load_models
+    from nxport.serving import Settings, create_app, load_models
 
     settings = Settings(models=(tiny,), threads=1, max_concurrent_requests=1)
     app = create_app(load_models(settings.models, settings), settings)

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg, resolve_preprocessing
-from exporters.timm_source import load_timm_model
-from exporters.weights import locate_weights
-from core.errors import ConfigError, WeightsError
+from nxport.exporters.config import PreprocessingOverrides, preprocessing_from_pretrained_cfg, resolve_preprocessing
+from nxport.exporters.timm_source import load_timm_model
+from nxport.exporters.weights import locate_weights
+from nxport.core.errors import ConfigError, WeightsError
 
 
 def test_precedence_explicit_over_weights_config_over_model_over_default():

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import NxportError, close_matches
+from nxport.core.errors import NxportError, close_matches
 
 _HERE = Path(__file__).parent
 SCHEMA_VERSION = 1

@@ -28,7 +28,7 @@ def packaged_weights() -> str:
     spec.loader.exec_module(module)
     target = Path(tempfile.gettempdir()) / "retinaface_mobilenet025.onnx"
     if not target.is_file() or target.read_bytes() != module.WEIGHTS:
-        from core.atomic import write_bytes_atomic
+        from nxport.core.atomic import write_bytes_atomic
 
         write_bytes_atomic(target, module.WEIGHTS)
     return str(target)

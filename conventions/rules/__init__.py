@@ -1,3 +1,0 @@
-"""Rule families, one module each; importing this package registers every rule."""
-
-from conventions.rules import file_rules, graph_rules, input_rules, normalization_rules, output_rules  # noqa: F401
