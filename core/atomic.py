@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +93,10 @@ def sweep_stale_partials(directory: str | Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        if entry.is_file(follow_symlinks=False) and _is_stale(entry, now):
+        # Directories too: a multi-file artifact stages its folders (a CLIP tokenizer) the same way.
+        if not entry.is_symlink() and _is_stale(entry, now):
             with contextlib.suppress(OSError):  # best effort: a temporary we may not remove is not ours
-                os.unlink(entry.path)
+                _remove(Path(entry.path))
                 removed.append(Path(entry.path))
     return removed
 
@@ -120,6 +122,21 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
             raise OutputExistsError(path)
 
 
+def temporary_sibling(final: Path, directory: bool = False) -> Path:
+    """A new empty file (or folder) beside `final`, named for this process so that a later run
+    sweeps it if this one dies (`.NAME.<pid>-<start>.<random>.partial`)."""
+    pid = os.getpid()
+    prefix = f".{final.name}.{pid}-{_start_time(pid)}."
+    try:
+        if directory:
+            return Path(tempfile.mkdtemp(prefix=prefix, suffix=PARTIAL_SUFFIX, dir=final.parent))
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=PARTIAL_SUFFIX, dir=final.parent)
+    except OSError as exc:
+        raise UnwritablePathError(final.parent, exc.strerror or str(exc)) from exc
+    os.close(fd)
+    return Path(name)
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling path; move it over `final` only if the block succeeds.
@@ -129,14 +146,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     """
     final = Path(final)
     sweep_stale_partials(final.parent)
-    pid = os.getpid()
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.{pid}-{_start_time(pid)}.", suffix=PARTIAL_SUFFIX,
-                                        dir=final.parent)
-    except OSError as exc:
-        raise UnwritablePathError(final.parent, exc.strerror or str(exc)) from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_sibling(final)
     try:
         yield tmp
         os.chmod(tmp, 0o644)
@@ -150,3 +160,86 @@ def write_bytes_atomic(final: str | Path, data: bytes) -> Path:
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
     return Path(final)
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """One file (or folder) of a multi-file artifact: where it goes and how to write its content."""
+
+    path: Path
+    write: Callable[[Path], None]  # writes the content at the temporary path it is given
+    directory: bool = False
+
+
+@dataclass
+class _Staged:
+    final: Path
+    temporary: Path
+    backup: Path | None = None  # the file an --overwrite replaces, kept until every rename succeeded
+    placed: bool = False
+
+
+def write_together(files: list[PendingFile]) -> None:
+    """All files appear, or none: each is written to a temporary sibling, then all are renamed into
+    place. A failure at any point (Ctrl-C included) removes the temporaries, takes back the renames
+    already made and restores the files being overwritten."""
+    staged: list[_Staged] = []
+    try:
+        for pending in files:
+            sweep_stale_partials(pending.path.parent)
+            staged.append(_Staged(pending.path, temporary_sibling(pending.path, pending.directory)))
+            pending.write(staged[-1].temporary)
+        for item in staged:
+            _place(item)
+    except BaseException:
+        for item in reversed(staged):
+            _take_back(item)
+        raise
+    for item in staged:
+        if item.backup is not None:
+            _remove(item.backup)
+
+
+def _place(item: _Staged) -> None:
+    if item.final.exists() or item.final.is_symlink():
+        item.backup = temporary_sibling(item.final)
+        if item.final.is_dir() and not item.final.is_symlink():
+            item.backup.unlink()  # a folder cannot be renamed over: move the old one aside first
+            os.rename(item.final, item.backup)
+        elif not _link(item.final, item.backup):
+            os.replace(item.final, item.backup)
+    os.replace(item.temporary, item.final)
+    item.placed = True
+
+
+def _link(final: Path, backup: Path) -> bool:
+    """A second name for the old file, so that the rename over it stays atomic: no moment without it."""
+    try:
+        backup.unlink()
+        os.link(final, backup)
+        return True
+    except OSError:
+        return False
+
+
+def _take_back(item: _Staged) -> None:
+    """Undo one file's part: the new content goes, the old (if any) comes back."""
+    with contextlib.suppress(OSError):
+        if item.placed:
+            _remove(item.final)
+    with contextlib.suppress(OSError):
+        _remove(item.temporary)
+    if item.backup is None or not (item.backup.exists() or item.backup.is_symlink()):
+        return
+    with contextlib.suppress(OSError):
+        if item.final.exists() or item.final.is_symlink():  # a hard-linked copy of a file never replaced
+            _remove(item.backup)
+        else:
+            os.replace(item.backup, item.final)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

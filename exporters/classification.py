@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from nxport.exporters.artifact import ExportResult, finish
+from dataclasses import dataclass
+from pathlib import Path
+
+from nxport.exporters.artifact import ExportResult
 from nxport.exporters.config import (
     ClassifierConfig,
     Preprocessing,
     preprocessing_from_pretrained_cfg,
     resolve_preprocessing,
-    validate_opset,
 )
 from nxport.exporters.early_checks import check_timm_inputs
 from nxport.exporters.heads import ProbabilityHead
 from nxport.exporters.labels import resolve_labels
-from nxport.conventions.contract import stamp_contract
-from nxport.exporters.npu_target import opset_for_targets
 from nxport.exporters.parity import classifier_parity, nx_feeds, parity_photos
+from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, run_export
 from nxport.exporters.random_init import recalibrate_batchnorm
 from nxport.exporters.registry import register_task
 from nxport.exporters.reparam import reparameterize_for_export
-from nxport.exporters.report import ArtifactPaths, StageTimer
+from nxport.exporters.report import ArtifactPaths
 from nxport.exporters.timm_source import LoadedModel, load_timm_model
 from nxport.exporters.verification import export_verified
 from nxport.conventions.names import format_scores_name
 from nxport.conventions.normalization import Normalization
-from nxport.core.atomic import prepare_output_dir, refuse_existing
 
 INPUT_NAME = "image-"  # rule B2
 
@@ -69,21 +69,47 @@ def provenance_of(task: str, source: dict, weights: dict, pre: Preprocessing, op
     }
 
 
-@register_task("classification", ClassifierConfig, "timm classifier + Softmax/Sigmoid -> scores-<id>:<name>")
-def export_classifier(config: ClassifierConfig) -> ExportResult:
-    check_timm_inputs(config.model, config.weights, config.pretrained, config.random_init)
-    timer = StageTimer()
-    opset = opset_for_targets(config.targets, validate_opset(config.opset))
-    paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
-    refuse_existing([paths.onnx, paths.report], config.overwrite)  # before any expensive work
+@dataclass
+class ClassifierSource:
+    """What the load stage found: the timm model, its preprocessing, its class names, the parity photos."""
 
-    with timer("load"):
+    loaded: LoadedModel
+    pre: Preprocessing
+    labels: list[str]
+    labels_source: str
+    photos: list
+
+
+class ClassificationTask(ExportTask):
+    def __init__(self, config: ClassifierConfig):
+        self.config, self.options = config, ExportOptions.of(config)
+
+    def outputs(self, directory: Path) -> dict[str, Path]:
+        return {"onnx": ArtifactPaths(directory, self.config.artifact_name).onnx}
+
+    def load(self, ctx: ExportContext) -> ClassifierSource:
+        config = self.config
         loaded = load_timm_model(config.model, weights=config.weights, pretrained=config.pretrained,
                                  random_init=config.random_init, num_classes=config.num_classes,
                                  ema=config.ema, **(config.architecture or {}))
         pre = resolve_model_preprocessing(loaded, config)
         labels, labels_source = resolve_labels(config.labels, loaded.num_classes, config.replace_char)
-        photos = parity_photos(config.parity_images)
+        return ClassifierSource(loaded, pre, labels, labels_source, parity_photos(config.parity_images))
+
+    def build(self, ctx: ExportContext, source: ClassifierSource) -> Built:
+        return build_classifier(self.config, ctx, source)
+
+
+@register_task("classification", ClassifierConfig, "timm classifier + Softmax/Sigmoid -> scores-<id>:<name>")
+def export_classifier(config: ClassifierConfig) -> ExportResult:
+    check_timm_inputs(config.model, config.weights, config.pretrained, config.random_init)
+    return run_export(ClassificationTask(config)).single()
+
+
+def build_classifier(config: ClassifierConfig, ctx: ExportContext, source: ClassifierSource) -> Built:
+    loaded, pre, labels, labels_source, photos = (source.loaded, source.pre, source.labels, source.labels_source,
+                                                  source.photos)
+    timer, opset = ctx.timer, ctx.opset
     norm = Normalization.from_unit_scale(pre.mean, pre.std)
     module = ProbabilityHead(loaded.module, config.activation).eval()
     shape = input_shape(pre)
@@ -106,12 +132,10 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
         provenance["simplify"] = graph.simplify_info
     parity = classifier_parity(graph.expected, graph.run.outputs, photos, labels, config.parity_atol, graph.blame(feeds))
     provenance["parity"] = parity.to_dict()
-    model = graph.model
-    stamp_contract(model, norm, provenance)
+    onnx_path = ctx.paths["onnx"]
     next_steps = [
-        f"python -m nxport.conventions {paths.onnx}   # re-check any time, e.g. in CI",
-        f"nxport calibrate {paths.onnx} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",
+        f"python -m nxport.conventions {onnx_path}   # re-check any time, e.g. in CI",
+        f"nxport calibrate {onnx_path} --images YOUR_PHOTOS/ --eval-images OTHER_PHOTOS/   # INT8 + its cost",
         "upload the .onnx to Nx AI Manager (Add model -> ONNX); the means/vars travel in the file",
     ]
-    return finish(model, paths, "classification", provenance, timer, next_steps, evidence=graph.run.evidence,
-                  targets=config.targets)
+    return Built([Graph("onnx", graph.model, provenance, norm, graph.run.evidence)], next_steps)

@@ -7,10 +7,7 @@ Everything is built, checked and compared with PyTorch in memory; files appear o
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,19 +17,17 @@ from torch import nn
 
 from nxport.conventions.names import format_embedding_name, format_scores_name
 from nxport.conventions.normalization import Normalization
-from nxport.exporters.artifact import check_conformance
 from nxport.exporters.classification import INPUT_NAME, input_shape, provenance_of
 from nxport.exporters.clip_sources import ClipModel, load_hf_clip, load_open_clip
-from nxport.exporters.config import DEFAULT_OPSET, PreprocessingOverrides, resolve_preprocessing, validate_opset
+from nxport.exporters.config import DEFAULT_OPSET, Preprocessing, PreprocessingOverrides, resolve_preprocessing
 from nxport.exporters.labels import read_labels_file, validate_labels
-from nxport.conventions.contract import read_provenance
-from nxport.conventions.contract import stamp_contract
 from nxport.exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos
+from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, run_export
 from nxport.exporters.verification import VerifiedGraph, export_verified
 from nxport.exporters.registry import register_task
-from nxport.exporters.report import StageTimer, build_report
+from nxport.exporters.report import npu_lines
 from nxport.exporters.templates import TEMPLATES
-from nxport.core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.core.atomic import PendingFile
 from nxport.core.errors import ConfigError, ParityError
 
 TEXT_INPUT = "tokens-"
@@ -59,8 +54,10 @@ class ClipConfig:
     overwrite: bool = False
     parity_images: Path | None = None
     pair_atol: float = 1e-4
+    targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): opset window + preflight in the report
 
     def __post_init__(self):
+        self.targets = tuple(self.targets)
         self.output_dir = Path(self.output_dir)
         self.weights = Path(self.weights) if self.weights is not None else None
         if self.source not in ("auto", "hf", "open_clip"):
@@ -129,6 +126,8 @@ class ClipResult:
                          f"{artifact['opset']}, IR {artifact['ir_version']}) {artifact['inputs'][0]['name']} -> "
                          f"{artifact['outputs'][0]['name'][:60]}  "
                          f"{'CONFORMANT' if checks['conformant'] else 'NOT CONFORMANT'}")
+        for kind, artifact in self.report["artifacts"].items():
+            lines += npu_lines(artifact["provenance"].get("npu_preflight"), f"npu       {kind} ")
         pair = self.report["pair_agreement"]
         lines.append(f"pair      {pair['photos']} photos x {pair['prompts']} prompts: image-text cosine ONNX vs "
                      f"PyTorch max |d| {pair['max_abs_diff']:.1e} (tolerance {pair['tolerance']:.0e})")
@@ -179,48 +178,51 @@ def _zero_shot(clip, labels, config, photos, feeds, opset, timer):
     return graph, extra
 
 
-def write_outputs(models: dict[str, bytes], paths: dict[str, Path], report: dict, clip: ClipModel) -> None:
-    """All files or none: the tokenizer is staged in a temporary directory, the ONNX files and the
-    report in temporary files, and everything is renamed into place only after all were written."""
-    tokenizer_dir = paths["tokenizer"]
-    staging = Path(tempfile.mkdtemp(prefix=f".{tokenizer_dir.name}.", dir=tokenizer_dir.parent))
-    try:
-        clip.tokenizer.save(staging)
-        with contextlib.ExitStack() as stack:
-            for kind, data in models.items():
-                stack.enter_context(atomic_path(paths[kind])).write_bytes(data)
-            stack.enter_context(atomic_path(paths["report"])).write_text(
-                json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            if tokenizer_dir.exists():
-                shutil.rmtree(tokenizer_dir)
-            staging.rename(tokenizer_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+@dataclass
+class ClipSource:
+    """What the load stage found: the towers and tokenizer, the zero-shot classes, preprocessing, photos."""
+
+    clip: ClipModel
+    labels: list[str] | None
+    pre: Preprocessing
+    photos: list
 
 
-def _clip_paths(config: ClipConfig) -> dict[str, Path]:
-    out = prepare_output_dir(config.output_dir)
-    name = config.artifact_name
-    paths = {"img": out / f"{name}_img.onnx", "txt": out / f"{name}_txt.onnx",
-             "tokenizer": out / f"{name}_tokenizer", "report": out / f"{name}.report.json"}
-    if config.zero_shot is not None:
-        paths["zeroshot"] = out / f"{name}_zeroshot.onnx"
-    refuse_existing(list(paths.values()), config.overwrite)
-    return paths
+class ClipTask(ExportTask):
+    """An image tower, a text tower (+ a zero-shot classifier), and the tokenizer folder beside them."""
 
+    def __init__(self, config: ClipConfig):
+        self.config, self.options = config, ExportOptions.of(config)
 
-@register_task("clip", ClipConfig, "CLIP -> <name>_img.onnx + <name>_txt.onnx (+ <name>_zeroshot.onnx)")
-def export_clip(config: ClipConfig) -> ClipResult:
-    timer = StageTimer()
-    opset = validate_opset(config.opset)
-    paths = _clip_paths(config)
-    with timer("load"):
+    def outputs(self, directory: Path) -> dict[str, Path]:
+        name = self.config.artifact_name
+        paths = {"img": directory / f"{name}_img.onnx", "txt": directory / f"{name}_txt.onnx",
+                 "tokenizer": directory / f"{name}_tokenizer"}
+        if self.config.zero_shot is not None:
+            paths["zeroshot"] = directory / f"{name}_zeroshot.onnx"
+        return paths
+
+    def load(self, ctx: ExportContext) -> ClipSource:
+        config = self.config
         clip = load_clip(config)
         labels = _zero_shot_labels(config)
         pre = resolve_preprocessing(("explicit", config.preprocessing), ("weights-config", clip.preprocessing),
                                     ("template:clip", TEMPLATES["clip"].preprocessing))
-        photos = parity_photos(config.parity_images)
+        return ClipSource(clip, labels, pre, parity_photos(config.parity_images))
+
+    def build(self, ctx: ExportContext, source: ClipSource) -> Built:
+        return build_clip(self.config, ctx, source)
+
+
+@register_task("clip", ClipConfig, "CLIP -> <name>_img.onnx + <name>_txt.onnx (+ <name>_zeroshot.onnx)")
+def export_clip(config: ClipConfig) -> ClipResult:
+    exported = run_export(ClipTask(config))
+    return ClipResult({**exported.paths, "report": exported.report_path}, exported.report)
+
+
+def build_clip(config: ClipConfig, ctx: ExportContext, source: ClipSource) -> Built:
+    clip, labels, pre, photos, paths, opset, timer = (source.clip, source.labels, source.pre, source.photos,
+                                                      ctx.paths, ctx.opset, ctx.timer)
     norm, shape = Normalization.from_unit_scale(pre.mean, pre.std), input_shape(pre)
     feeds = nx_feeds(photos, INPUT_NAME, shape, norm)
     token_feeds = [{TEXT_INPUT: clip.tokenizer(p)} for p in PAIR_PROMPTS]
@@ -233,46 +235,30 @@ def export_clip(config: ClipConfig) -> ClipResult:
     img_parity = embedding_parity(img_graph.expected, img_graph.run.outputs, 0.9999, img_graph.blame(feeds))
     txt_parity = embedding_parity(txt_graph.expected, txt_graph.run.outputs, 0.9999, txt_graph.blame(token_feeds))
     pair = pair_agreement(img_graph, txt_graph, config.pair_atol)
-    img, txt = img_graph.model, txt_graph.model
-    img_simplified, txt_simplified = img_graph.simplify_info, txt_graph.simplify_info
-    evidence = {"img": img_graph.run.evidence, "txt": txt_graph.run.evidence}
     base = provenance_of("clip", clip.source, clip.weights, pre, opset)
     pair_info = {"image": paths["img"].name, "text": paths["txt"].name, "tokenizer": paths["tokenizer"].name,
                  "logit_scale": clip.logit_scale, "context_length": clip.tokenizer.context_length}
-    models = {"img": img, "txt": txt}
-    stamp_contract(img, norm, {**base, "task": "clip-image", "pair": pair_info, "simplify": img_simplified,
-                      "parity": img_parity.to_dict()})
-    stamp_text(txt, {**base, "task": "clip-text", "pair": pair_info, "simplify": txt_simplified,
-                     "parity": txt_parity.to_dict()}, clip.tokenizer.context_length)
+    text_doc_string(txt_graph.model, clip.tokenizer.context_length)
+    graphs = [Graph("img", img_graph.model, {**base, "task": "clip-image", "pair": pair_info,
+                                             "simplify": img_graph.simplify_info, "parity": img_parity.to_dict()},
+                    norm, img_graph.run.evidence),
+              Graph("txt", txt_graph.model, {**base, "task": "clip-text", "pair": pair_info,
+                                             "simplify": txt_graph.simplify_info, "parity": txt_parity.to_dict()},
+                    None, txt_graph.run.evidence)]
     if labels is not None:
         zeroshot, extra = _zero_shot(clip, labels, config, photos, feeds, opset, timer)
-        stamp_contract(zeroshot.model, norm, {**base, "task": "clip-zero-shot", "pair": pair_info, **extra})
-        models["zeroshot"], evidence["zeroshot"] = zeroshot.model, zeroshot.run.evidence
-    return _finish_clip(models, paths, clip, pair, timer, evidence)
+        graphs.append(Graph("zeroshot", zeroshot.model, {**base, "task": "clip-zero-shot", "pair": pair_info,
+                                                         **extra}, norm, zeroshot.run.evidence))
+    tokenizer = {"directory": paths["tokenizer"].name, "context_length": clip.tokenizer.context_length,
+                 "vocab_size": len(clip.tokenizer.vocab), "source": clip.source.get("tokenizer")}
+    next_steps = [f"python -m nxport.conventions {paths['img']}",
+                  f"python -m nxport.conventions {paths['txt']}   # text profile: tokens- input",
+                  "tokenize queries with exporters.clip_tokenizer.load_tokenizer(<name>_tokenizer)"]
+    return Built(graphs, next_steps, [PendingFile(paths["tokenizer"], clip.tokenizer.save, directory=True)],
+                 details={"pair_agreement": pair, "tokenizer": tokenizer})
 
 
-def stamp_text(model, provenance: dict, context_length: int) -> None:
+def text_doc_string(model, context_length: int) -> None:
     """Text towers have no image normalization (rules C* do not apply); the doc_string says how to feed it."""
-    stamp_contract(model, Normalization.identity(), provenance)
     model.graph.doc_string = json.dumps({"tokens": {"context_length": context_length, "dtype": "int64",
                                                     "layout": "<|startoftext|> bpe... <|endoftext|> 0..."}})
-
-
-def _finish_clip(models, paths, clip, pair, timer, evidence) -> ClipResult:
-    data = {kind: model.SerializeToString() for kind, model in models.items()}
-    artifacts = {}
-    with timer("check", ", ".join(data)):
-        checks = {kind: check_conformance(blob, evidence[kind]) for kind, blob in data.items()}
-    for kind, model in models.items():
-        report = build_report(model, data[kind], paths[kind], read_provenance(model)["task"],
-                              read_provenance(model), checks[kind], {}, [])
-        artifacts[kind] = {k: v for k, v in report.__dict__.items() if k not in ("timings_s", "next_steps")}
-    report = {"artifacts": artifacts, "pair_agreement": pair, "timings_s": timer.seconds,
-              "tokenizer": {"directory": paths["tokenizer"].name, "context_length": clip.tokenizer.context_length,
-                            "vocab_size": len(clip.tokenizer.vocab), "source": clip.source.get("tokenizer")},
-              "next_steps": [f"python -m nxport.conventions {paths['img']}",
-                             f"python -m nxport.conventions {paths['txt']}   # text profile: tokens- input",
-                             "tokenize queries with exporters.clip_tokenizer.load_tokenizer(<name>_tokenizer)"]}
-    with timer("tokenizer"):
-        write_outputs(data, paths, report, clip)
-    return ClipResult(paths, report)

@@ -15,24 +15,22 @@ the original file's raw head on real photos.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nxport.conventions.names import format_bboxes_name
 from nxport.conventions.normalization import Normalization
-from nxport.exporters.artifact import ExportResult, check_conformance
+from nxport.exporters.artifact import ExportResult
 from nxport.exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
 from nxport.exporters.detection_head import DetectorNetwork, read_network
 from nxport.exporters.detection_parity import detection_parity, prove_split
 from nxport.exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
 from nxport.exporters.labels import read_labels_file, validate_labels
-from nxport.conventions.contract import stamp_contract
 from nxport.exporters.onnx_export import make_reproducible
+from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, bytes_file, run_export
 from nxport.exporters.registry import register_task
-from nxport.exporters.report import ArtifactPaths, StageTimer, build_report
-from nxport.core.atomic import atomic_path, prepare_output_dir, refuse_existing
+from nxport.exporters.report import ArtifactPaths
 from nxport.core.errors import ConfigError, LabelError
 
 # Ultralytics feeds RGB / 255 (no mean, no std): on Nx's 0..255 scale that is means 0, vars 255 (rule C1).
@@ -133,57 +131,71 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
     }
 
 
+@dataclass
+class LoadedDetector:
+    source: DetectorSource
+    labels: list[str]
+    labels_source: str
+
+
+class DetectionTask(ExportTask):
+    """One `bboxes-` artifact; with --split also its network and post-processing halves."""
+
+    def __init__(self, config: DetectionConfig):
+        self.config, self.options = config, ExportOptions.of(config)
+
+    def outputs(self, directory: Path) -> dict[str, Path]:
+        config = self.config
+        paths = ArtifactPaths(directory, config.artifact_name)
+        if config.weights is not None and paths.onnx.resolve() == config.weights.resolve():
+            raise ConfigError(f"the artifact {paths.onnx} would replace the weights it is exported from",
+                              fix="pass another --output-dir or --name")
+        outputs = {"onnx": paths.onnx}
+        if config.split:
+            halves = split_paths(paths)
+            outputs.update(network=halves.network, post=halves.post)
+        return outputs
+
+    def load(self, ctx: ExportContext) -> LoadedDetector:
+        # A DETR-family model is exported here at the opset the targets allow; an ONNX file keeps its own.
+        source = load_source(replace(self.config, opset=ctx.opset) if self.config.model else self.config)
+        labels, labels_source = resolve_detection_labels(self.config, source.net)
+        return LoadedDetector(source, labels, labels_source)
+
+    def build(self, ctx: ExportContext, loaded: LoadedDetector) -> Built:
+        return build_detector(self.config, ctx, loaded)
+
+
 @register_task("detection", DetectionConfig, "YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
                "bboxes-format:xyxysc;<id>:<name>")
 def export_detection(config: DetectionConfig) -> ExportResult:
-    timer = StageTimer()
-    paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
-    extra = split_paths(paths) if config.split else None
-    if config.weights is not None and paths.onnx.resolve() == config.weights.resolve():
-        raise ConfigError(f"the artifact {paths.onnx} would replace the weights it is exported from",
-                          fix="pass another --output-dir or --name")
-    refuse_existing([paths.onnx, paths.report] + ([extra.network, extra.post] if extra else []), config.overwrite)
-    with timer("load"):
-        source = load_source(config)
-        net, norm = source.net, source.normalization
-        labels, labels_source = resolve_detection_labels(config, net)
+    return run_export(DetectionTask(config)).single()
+
+
+def build_detector(config: DetectionConfig, ctx: ExportContext, loaded: LoadedDetector) -> Built:
+    source, labels, timer, paths = loaded.source, loaded.labels, ctx.timer, ctx.paths
+    net, norm = source.net, source.normalization
     spec = tail_spec(config, net, format_bboxes_name(labels))
     with timer("tail"):
         tail = make_reproducible(build_tail(spec))
         network = make_reproducible(net.model)
         model = make_reproducible(compose(network, tail, net.raw_name))
-    provenance = detection_provenance(config, net, spec, labels_source, len(labels), norm)
+    provenance = detection_provenance(config, net, spec, loaded.labels_source, len(labels), norm)
     with timer("parity"):
         provenance["parity"] = source.parity(spec, model.SerializeToString()).to_dict()
-    if extra:
+    halves = SplitPaths(paths["network"], paths["post"]) if config.split else None
+    side_files = []
+    if halves:
         with timer("split"):
-            provenance["split"] = prove_split(network, tail, model, spec, norm, extra)
+            provenance["split"] = prove_split(network, tail, model, spec, norm, halves)
             provenance["split"]["cut_node"] = net.cut_node
-    stamp_contract(model, norm, provenance)
-    next_steps = [f"python -m nxport.conventions {paths.onnx}   # re-check any time, e.g. in CI",
-                  f"nxport serve {paths.onnx}   # POST /detect with a photo",
+        side_files = [bytes_file(halves.network, network.SerializeToString()),
+                      bytes_file(halves.post, tail.SerializeToString())]
+    next_steps = [f"python -m nxport.conventions {paths['onnx']}   # re-check any time, e.g. in CI",
+                  f"nxport serve {paths['onnx']}   # POST /detect with a photo",
                   "upload the .onnx to Nx AI Manager (Add model -> ONNX); names, means/vars travel in the file"]
-    if extra:
-        next_steps.insert(1, f"NPU flows: compile {extra.network.name} (up to {net.raw_name}), run "
-                             f"{extra.post.name} on the host")
-    return _finish(model, paths, provenance, timer, next_steps, extra, network, tail)
-
-
-def _finish(model, paths: ArtifactPaths, provenance: dict, timer, next_steps: list[str],
-            extra: SplitPaths | None, network, tail) -> ExportResult:
-    from nxport.exporters.artifact import write_artifact
-
-    data = model.SerializeToString()
-    with timer("check"):
-        check_report = check_conformance(data)
-    report = build_report(model, data, paths.onnx, "detection", provenance, check_report, timer.seconds, next_steps)
-    if extra is None:
-        return write_artifact(paths, data, report)
-    # All four files appear together or not at all.
-    with contextlib.ExitStack() as stack:
-        network_tmp, post_tmp = stack.enter_context(atomic_path(extra.network)), stack.enter_context(
-            atomic_path(extra.post))
-        network_tmp.write_bytes(network.SerializeToString())
-        post_tmp.write_bytes(tail.SerializeToString())
-        return write_artifact(paths, data, report)
+    if halves:
+        next_steps.insert(1, f"NPU flows: compile {halves.network.name} (up to {net.raw_name}), run "
+                             f"{halves.post.name} on the host")
+    return Built([Graph("onnx", model, provenance, norm)], next_steps, side_files)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nxport.exporters.config import DEFAULT_OPSET
 from nxport.exporters.detection_config import DEFAULT_IOU, DEFAULT_MAX_DETECTIONS, DEFAULT_THRESHOLD
+from nxport.exporters.npu_target import add_target_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     artifact.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
     artifact.add_argument("--parity-images", type=Path, help="folder of photos for the parity check "
                           "(default: real photos shipped with scikit-image)")
+    add_target_option(parser)
 
 
 def config_from_args(args):
@@ -52,7 +54,7 @@ def config_from_args(args):
         input_size=tuple(args.input_size) if args.input_size else None, iou=args.iou,
         max_detections=args.max_detections, threshold_input=args.threshold_input, mask_input=args.mask_input,
         threshold=args.threshold, split=args.split, output_dir=args.output_dir, name=args.name,
-        overwrite=args.overwrite, parity_images=args.parity_images)
+        overwrite=args.overwrite, parity_images=args.parity_images, targets=tuple(args.target or ()))
 
 
 def run(args) -> int:

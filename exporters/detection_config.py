@@ -67,8 +67,10 @@ class DetectionConfig:
     name: str | None = None
     overwrite: bool = False
     parity_images: Path | None = None
+    targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): preflight verdicts in the report
 
     def __post_init__(self):
+        self.targets = tuple(self.targets)
         if self.weights is None and not (self.model and self.random_init):
             raise ConfigError("no detector given", fix="pass --weights yolov8n.onnx (a raw Ultralytics export), or "
                               "--model NAME --weights HF_DIR / --random-init for a DETR-family detector")

@@ -16,7 +16,7 @@ import torch
 
 from nxport.conventions.names import format_embedding_name
 from nxport.conventions.normalization import Normalization
-from nxport.exporters.artifact import ExportResult, finish
+from nxport.exporters.artifact import ExportResult
 from nxport.exporters.classification import INPUT_NAME, input_shape, provenance_of, timm_source_info
 from nxport.exporters.config import (
     DEFAULT_OPSET,
@@ -25,19 +25,16 @@ from nxport.exporters.config import (
     PreprocessingOverrides,
     preprocessing_from_pretrained_cfg,
     resolve_preprocessing,
-    validate_opset,
 )
-from nxport.conventions.contract import stamp_contract
 from nxport.exporters.early_checks import check_embedding_inputs
-from nxport.exporters.npu_target import opset_for_targets
 from nxport.exporters.verification import export_verified
 from nxport.exporters.parity import embedding_parity, nx_feeds, parity_photos
+from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, run_export
 from nxport.exporters.pooling import EmbeddingModel, Pool, allowed_pools
 from nxport.exporters.random_init import recalibrate_batchnorm
 from nxport.exporters.registry import register_task
 from nxport.exporters.reparam import reparameterize_for_export
-from nxport.exporters.report import ArtifactPaths, StageTimer
-from nxport.core.atomic import prepare_output_dir, refuse_existing
+from nxport.exporters.report import ArtifactPaths
 from nxport.core.errors import ConfigError, UnknownModelError
 
 
@@ -230,18 +227,42 @@ def _isc_backbone(config: EmbeddingConfig, shape_of) -> Backbone:
 BUILDERS = {Source.TIMM: _timm_backbone, Source.HF: _hf_backbone, Source.ISC21: _isc_backbone}
 
 
+@dataclass
+class EmbeddingSource:
+    """What the load stage found; config carries the opset the targets allow."""
+
+    config: EmbeddingConfig
+    source: Source
+    backbone: Backbone
+    photos: list
+
+
+class EmbeddingTask(ExportTask):
+    def __init__(self, config: EmbeddingConfig):
+        self.config, self.options = config, ExportOptions.of(config)
+
+    def outputs(self, directory: Path) -> dict[str, Path]:
+        return {"onnx": ArtifactPaths(directory, self.config.artifact_name).onnx}
+
+    def load(self, ctx: ExportContext) -> EmbeddingSource:
+        # The targets' opset window applies before anything reads the opset (HF attention, provenance).
+        config = replace(self.config, opset=ctx.opset)
+        source = resolve_source(config)
+        return EmbeddingSource(config, source, BUILDERS[source](config, input_shape),
+                               parity_photos(config.parity_images))
+
+    def build(self, ctx: ExportContext, loaded: EmbeddingSource) -> Built:
+        return build_embedding(loaded.config, ctx, loaded)
+
+
 @register_task("embedding", EmbeddingConfig, "backbone + pooling + L2 -> embedding-dim:D;norm:l2;pool:NAME")
 def export_embedding(config: EmbeddingConfig) -> ExportResult:
     check_embedding_inputs(config.model, config.source.value, config.weights, config.pretrained, config.random_init)
-    timer = StageTimer()
-    # The targets' opset window applies before anything reads the opset (HF attention, provenance).
-    config = replace(config, opset=opset_for_targets(config.targets, validate_opset(config.opset)))
-    paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)
-    refuse_existing([paths.onnx, paths.report], config.overwrite)
-    source = resolve_source(config)
-    with timer("load"):
-        backbone = BUILDERS[source](config, input_shape)
-        photos = parity_photos(config.parity_images)
+    return run_export(EmbeddingTask(config)).single()
+
+
+def build_embedding(config: EmbeddingConfig, ctx: ExportContext, loaded: EmbeddingSource) -> Built:
+    source, backbone, photos, timer = loaded.source, loaded.backbone, loaded.photos, ctx.timer
     pre, module = backbone.preprocessing, backbone.module
     norm = Normalization.from_unit_scale(pre.mean, pre.std)
     shape = input_shape(pre)
@@ -268,9 +289,6 @@ def export_embedding(config: EmbeddingConfig) -> ExportResult:
         provenance["simplify"] = graph.simplify_info
     parity = embedding_parity(graph.expected, graph.run.outputs, config.parity_min_cosine, graph.blame(feeds))
     provenance["parity"] = parity.to_dict()
-    model = graph.model
-    stamp_contract(model, norm, provenance)
-    next_steps = [f"python -m nxport.conventions {paths.onnx}   # re-check any time, e.g. in CI",
+    next_steps = [f"python -m nxport.conventions {ctx.paths['onnx']}   # re-check any time, e.g. in CI",
                   "embeddings are passed raw by Nx (rule D5): compare them with cosine similarity downstream"]
-    return finish(model, paths, "embedding", provenance, timer, next_steps, evidence=graph.run.evidence,
-                  targets=config.targets)
+    return Built([Graph("onnx", graph.model, provenance, norm, graph.run.evidence)], next_steps)

@@ -1,13 +1,25 @@
 """`--target` for exporters: pick an opset every target takes, run the NPU preflight before writing.
 
-The classification and embedding exporters take it: the opset is clamped into every target profile's documented window (conventions/targets),
-and the preflight verdicts go into the export report's provenance (`npu_preflight`). Other target-driven
-export choices (GELU form, attention without Einsum, INT8 recipe constraints) are not made here yet.
+Every task takes it (exporters.pipeline): the opset is clamped into every target profile's documented
+window (conventions/targets), and the preflight verdicts of every graph go into the export report's
+provenance (`npu_preflight`). An ONNX detector keeps its own opset; its verdicts say whether a target
+takes it. Other target-driven export choices (GELU form, attention without Einsum, INT8 recipe
+constraints) are not made here yet.
 """
 
 from __future__ import annotations
 
+import argparse
+
 from nxport.core.errors import ConfigError
+
+TARGET_HELP = ("NPU profile (rknn, tidl, qnn, ryzen-ai, intel-npu, hailo8, all; repeatable): opset within its "
+               "window, preflight verdicts in the report")
+
+
+def add_target_option(parser: argparse.ArgumentParser) -> None:
+    """`--target`, the same on every `nxport export` task."""
+    parser.add_argument("--target", action="append", metavar="NAME", help=TARGET_HELP)
 
 
 def opset_for_targets(targets, requested: int) -> int:

@@ -17,7 +17,8 @@ STAGE_LABELS = {"load": "loading the model and its weights", "reparameterize": "
                 "parity": "running PyTorch and onnxruntime on the parity inputs", "export": "torch.onnx.export",
                 "simplify": "onnxsim", "check": "checking the Nx conventions", "npu_preflight": "NPU preflight",
                 "tail": "building the detection tail", "split": "splitting network and post-processing",
-                "tokenizer": "writing the tokenizer", "zero_shot": "embedding the zero-shot prompts"}
+                "tokenizer": "writing the tokenizer", "zero_shot": "embedding the zero-shot prompts",
+                "write": "writing the artifact (all files or none)"}
 
 
 class StageTimer:
@@ -104,10 +105,18 @@ def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> 
     if split:
         lines.append(f"split      {split['network']} (up to {split['cut']}) + {split['post']}: "
                      f"{split['composition']} on {split['runs_compared']} runs")
+    lines += npu_lines(report.provenance.get("npu_preflight"))
     lines.append("time       " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
     lines.append(f"report     {report_path}")
     lines += [f"next       {step}" for step in report.next_steps]
     return "\n".join(lines)
+
+
+def npu_lines(record: dict | None, prefix: str = "npu        ") -> list[str]:
+    """One line per --target: its preflight headline (the full findings are in the report)."""
+    if not record:
+        return []
+    return [f"{prefix}{target}: {verdict['headline']}" for target, verdict in record["targets"].items()]
 
 
 def _size_source(provenance: dict) -> str:

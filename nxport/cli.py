@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from nxport.core.guard import add_verbosity_everywhere, run_guarded
+from nxport.exporters.npu_target import add_target_option
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -52,12 +53,6 @@ def _add_artifact_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--parity-atol", type=float, default=1e-4)
 
 
-def _add_target_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", action="append", metavar="NAME",
-                        help="NPU profile (rknn, tidl, qnn, ryzen-ai, intel-npu, hailo8, all; repeatable): opset "
-                             "within its window, preflight verdicts in the report")
-
-
 def _importing():
     """torch and the model libraries take 5 s to import on an idle machine, 15 s on a busy one."""
     from nxport.core.console import stage
@@ -91,7 +86,7 @@ def _add_classification(sub) -> None:
                        help="sigmoid for multi-label models")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
-    _add_target_option(parser)
+    add_target_option(parser)
     parser.set_defaults(run=_run_classification)
 
 
@@ -124,7 +119,7 @@ def _add_embedding(sub) -> None:
     head.add_argument("--template", choices=sorted(TEMPLATES), help="HF: force a preprocessing template")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
-    _add_target_option(parser)
+    add_target_option(parser)
     parser.set_defaults(run=_run_embedding)
 
 
@@ -210,6 +205,7 @@ def _add_clip(sub) -> None:
     zero.add_argument("--replace-char", help="replace ';', ':' and line breaks in class names (rule E2)")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
+    add_target_option(parser)
     parser.set_defaults(run=_run_clip)
 
 
@@ -228,6 +224,7 @@ def _run_clip(args) -> int:
         random_init=args.random_init, zero_shot=zero_shot, templates=tuple(args.templates or DEFAULT_TEMPLATES),
         replace_char=args.replace_char, opset=args.opset, preprocessing=_preprocessing_overrides(args),
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite, parity_images=args.parity_images,
+        targets=tuple(args.target or ()),
     )
     print(export_clip(config).summary())
     return 0
