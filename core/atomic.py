@@ -189,6 +189,7 @@ def write_together(files: list[PendingFile]) -> None:
             sweep_stale_partials(pending.path.parent)
             staged.append(_Staged(pending.path, temporary_sibling(pending.path, pending.directory)))
             pending.write(staged[-1].temporary)
+            _publish_mode(staged[-1].temporary)
         for item in staged:
             _place(item)
     except BaseException:
@@ -198,6 +199,14 @@ def write_together(files: list[PendingFile]) -> None:
     for item in staged:
         if item.backup is not None:
             _remove(item.backup)
+
+
+def _publish_mode(path: Path) -> None:
+    """Temporaries are created private (0600 / 0700); the artifact is as readable as atomic_path's."""
+    os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    if path.is_dir():
+        for inner in path.rglob("*"):
+            os.chmod(inner, 0o755 if inner.is_dir() else 0o644)
 
 
 def _place(item: _Staged) -> None:

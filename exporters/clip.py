@@ -127,7 +127,7 @@ class ClipResult:
                          f"{artifact['outputs'][0]['name'][:60]}  "
                          f"{'CONFORMANT' if checks['conformant'] else 'NOT CONFORMANT'}")
         for kind, artifact in self.report["artifacts"].items():
-            lines += npu_lines(artifact["provenance"].get("npu_preflight"), f"npu       {kind} ")
+            lines += npu_lines(artifact["provenance"].get("npu_preflight"), f"npu       {kind}: ")
         pair = self.report["pair_agreement"]
         lines.append(f"pair      {pair['photos']} photos x {pair['prompts']} prompts: image-text cosine ONNX vs "
                      f"PyTorch max |d| {pair['max_abs_diff']:.1e} (tolerance {pair['tolerance']:.0e})")

@@ -197,5 +197,6 @@ def build_detector(config: DetectionConfig, ctx: ExportContext, loaded: LoadedDe
     if halves:
         next_steps.insert(1, f"NPU flows: compile {halves.network.name} (up to {net.raw_name}), run "
                              f"{halves.post.name} on the host")
-    return Built([Graph("onnx", model, provenance, norm)], next_steps, side_files)
+    return Built([Graph("onnx", model, provenance, norm)], next_steps, side_files,
+                 parts={"network": network} if halves else {})
 

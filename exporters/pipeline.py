@@ -71,6 +71,7 @@ class Built:
     next_steps: list[str]
     side_files: list[PendingFile] = field(default_factory=list)  # written with the graphs, not checked
     details: dict = field(default_factory=dict)  # several graphs: what the report says about them together
+    parts: dict[str, Any] = field(default_factory=dict)  # role -> graph preflighted with it (a split's network)
 
 
 @dataclass
@@ -147,6 +148,9 @@ def _describe(built: Built, data: dict[str, bytes], ctx: ExportContext, targets)
     if targets:  # before anything is written; the verdicts travel in the report
         with timer("npu_preflight"):
             verdicts = {graph.role: preflight_record(graph.model, targets) for graph in graphs}
+            if built.parts:  # what an NPU flow compiles instead of the whole artifact
+                verdicts[graphs[0].role]["parts"] = {role: preflight_record(model, targets)
+                                                     for role, model in built.parts.items()}
         flags = " --target ".join(targets)
         next_steps = [f"python -m nxport.conventions {ctx.paths[g.role]} --target {flags}   # NPU verdicts"
                       for g in graphs] + next_steps

@@ -113,10 +113,14 @@ def format_summary(report: ExportReport, onnx_path: Path, report_path: Path) -> 
 
 
 def npu_lines(record: dict | None, prefix: str = "npu        ") -> list[str]:
-    """One line per --target: its preflight headline (the full findings are in the report)."""
+    """One line per --target: its preflight headline (the full findings are in the report), then the
+    same for each part preflighted with the artifact (a split detector's network)."""
     if not record:
         return []
-    return [f"{prefix}{target}: {verdict['headline']}" for target, verdict in record["targets"].items()]
+    lines = [prefix + verdict["headline"] for verdict in record["targets"].values()]  # it names its target
+    for part, part_record in record.get("parts", {}).items():
+        lines += npu_lines(part_record, f"{prefix}{part}: ")
+    return lines
 
 
 def _size_source(provenance: dict) -> str:
