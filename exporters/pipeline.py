@@ -25,6 +25,7 @@ from nxport.exporters.config import DEFAULT_OPSET, validate_opset
 from nxport.exporters.npu_target import opset_for_targets, preflight_record
 from nxport.exporters.report import ExportReport, StageTimer, build_report
 
+
 @dataclass(frozen=True)
 class ExportOptions:
     """What every task takes the same way."""
@@ -102,7 +103,6 @@ class ExportTask(ABC):
     @abstractmethod
     def build(self, ctx: ExportContext, loaded: Any) -> Built:
         """The graph(s), verified against their source (export, simplify, parity stages)."""
-
 
 
 def combined_report(reports: dict[str, ExportReport], built: Built) -> ExportReport | dict:
