@@ -87,6 +87,9 @@ def _recipe(args):
 
 def run(args) -> int:
     from nxport.calibration.detection import is_detector_artifact
+    from nxport.core.extras import require
+
+    require("calibrate")  # the light install has no progress bar library: say so before any work
 
     if is_detector_artifact(args.model):  # bboxes- artifacts: the network is quantized, the tail stays float
         from nxport.calibration.detection import run_cli

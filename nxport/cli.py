@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nxport.core.extras import require
 from nxport.core.guard import add_verbosity_everywhere, run_guarded
 
 
@@ -253,6 +254,7 @@ def _add_detection(sub) -> None:
 
 def _run_list_models(args) -> int:
     if args.timm:
+        require("export", "timm")
         import timm
 
         names = timm.list_models(args.pattern or "*")
@@ -291,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nxport {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="export a model to an Nx artifact")
+    export.set_defaults(extra="export")  # every task: torch and the model libraries (core/extras.py)
     tasks = export.add_subparsers(dest="task", required=True)
     _add_classification(tasks)
     _add_embedding(tasks)
@@ -315,9 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_with_extra(args) -> int:
+    """A command that needs an extra says so first: before its early checks import anything from it."""
+    if getattr(args, "extra", None):
+        require(args.extra)
+    return args.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_guarded(args.run, args)
+    return run_guarded(_run_with_extra, args)
 
 
 if __name__ == "__main__":

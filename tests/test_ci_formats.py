@@ -132,7 +132,7 @@ def test_pre_commit_hook_fails_on_a_bad_model(tmp_path):
            "GIT_COMMITTER_EMAIL": "t@t"}
     (repo / ".pre-commit-config.yaml").write_text(
         "repos:\n- repo: local\n  hooks:\n  - id: nxport-conventions\n    name: Nx conventions\n"
-        f"    entry: {sys.executable} -m conventions --no-runtime\n    language: system\n    files: \\.onnx$\n")
+        f"    entry: {sys.executable} -m nxport.conventions --no-runtime\n    language: system\n    files: \\.onnx$\n")
     bad = classifier(name="scores-0:c\x00at;1:dog;2:car;3:bus")
     (repo / "model.onnx").write_bytes(bad.SerializeToString())
     for command in (["git", "init", "-q"], ["git", "add", "-A"]):

@@ -213,7 +213,7 @@ def test_good_model_is_conformant_after_a_real_run():
     assert report.conformant, describe(report)
     assert report.exit_code == 0 and report.readable and report.profile == "image"
     assert [f.rule_id for f in report.findings] == ["B7"]  # the INFO note on channel order only
-    assert report.runtime["input_source"] == "skimage.data.chelsea()"
+    assert report.runtime["input_source"] == "nxport.core.images.chelsea()"
     assert report.runtime["inputs"]["image-"]["shape"] == [1, 3, 8, 8]
     out = report.runtime["outputs"][SCORES]
     assert out["shape"] == [1, 4] and out["sum"] == pytest.approx(1.0, abs=1e-5)

@@ -63,11 +63,11 @@ class RuntimeResult:
 
 
 def resolve_image(image) -> tuple[object, str]:
-    """None -> a real photo shipped with scikit-image; a path -> decoded upright RGB; arrays/PIL as is."""
+    """None -> the real photo shipped with nxport; a path -> decoded upright RGB; arrays/PIL as is."""
     if image is None:
-        import skimage.data
+        from nxport.core.images import chelsea
 
-        return skimage.data.chelsea(), "skimage.data.chelsea()"
+        return chelsea(), "nxport.core.images.chelsea()"
     if isinstance(image, (str, Path)):
         from nxport.core.images import load_image
 
