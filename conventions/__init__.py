@@ -4,7 +4,7 @@
     conventions.assert_conformant("model.onnx")       # raises core.errors.ConformanceError on a MUST
     python -m nxport.conventions model.onnx [--json]         # exits 0 conformant / 1 MUST failed / 2 unreadable
 
-`import conventions` stays light (the exporter imports conventions.names on every run): onnx is
+`import nxport.conventions` stays light (the exporter imports nxport.conventions.names on every run): onnx is
 imported on the first check(), onnxruntime only by the runtime stage.
 """
 

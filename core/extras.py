@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from nxport.core.errors import MissingExtraError
 
-TORCH_VERSION = "2.14.1"  # pyproject.toml's pin
+TORCH_VERSION, TORCHVISION_VERSION = "2.14.1", "0.29.1"  # pyproject.toml's pins (test_packaging keeps them equal)
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -32,11 +32,11 @@ class Extra:
 
 
 EXTRAS: dict[str, Extra] = {extra.name: extra for extra in (
-    Extra("export", "exporting a model (nxport export ...)",
+    Extra("export", "exporting a model (nxport export ..., list-models --timm)",
           ("torch", "torchvision", "timm", "onnxsim", "safetensors", "transformers", "huggingface_hub",
            "open_clip", "ftfy", "regex", "skimage", "matplotlib"),
           note=f"; for CPU-only torch wheels (no CUDA download) first `pip install torch=={TORCH_VERSION} "
-               f"--index-url {CPU_TORCH_INDEX}`"),
+               f"torchvision=={TORCHVISION_VERSION} --index-url {CPU_TORCH_INDEX}`"),
     Extra("calibrate", "INT8 calibration (nxport calibrate, python -m nxport.calibration)", ("tqdm",)),
     Extra("serve", "serving (nxport serve, python -m nxport.serving)",
           ("fastapi", "uvicorn", "pydantic", "starlette", "ftfy", "regex")),

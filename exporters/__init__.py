@@ -3,7 +3,7 @@
     from nxport.exporters import ClassifierConfig, export_classifier
     result = export_classifier(ClassifierConfig(model="resnet18", weights="resnet18.safetensors"))
 
-Names resolve lazily: `import exporters.config` (the CLI's option tables) must not load torch.
+Names resolve lazily: `import nxport.exporters.config` (the CLI's option tables) must not load torch.
 """
 
 import importlib

@@ -102,6 +102,11 @@ def test_the_light_install_depends_on_the_onnx_stack_only():
     extras = project["optional-dependencies"]
     assert {"export", "calibrate", "serve", "all"} <= set(extras)
     assert "torch" in {_name(spec) for spec in extras["export"]}
+    from nxport.core.extras import TORCH_VERSION, TORCHVISION_VERSION  # the CPU-wheel hint pins the same
+
+    assert {f"torch=={TORCH_VERSION}", f"torchvision=={TORCHVISION_VERSION}"} <= set(extras["export"])
+    readme = (REPO / "README.md").read_text()
+    assert f"pip install torch=={TORCH_VERSION} torchvision=={TORCHVISION_VERSION} --index-url" in readme
 
 
 def test_each_extra_module_is_a_distribution_of_that_extra():
