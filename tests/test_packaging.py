@@ -262,3 +262,14 @@ def test_a_command_that_needs_a_missing_extra_names_it(light_install):
         assert f'pip install "nxport[{extra}]"' in err, (command, err)
         if extra == "export":  # how to skip the CUDA wheels
             assert "--index-url https://download.pytorch.org/whl/cpu" in err, err
+
+
+def test_the_pre_commit_hook_installs_only_the_light_part():
+    """pre-commit pip-installs this repository for a `language: python` hook: the light install, so the
+    hook may add no heavy package of its own. (A real `language: python` run from a local clone: 218 MB,
+    no torch; tests/test_ci_formats.py runs the hook's entry through pre-commit itself.)"""
+    import yaml
+
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["language"] == "python" and hook["entry"] == "python -m nxport.conventions"
+    assert not {_name(spec) for spec in hook.get("additional_dependencies", [])} & set(HEAVY)
