@@ -22,7 +22,7 @@ from nxport.exporters.reparam import reparameterize_for_export
 from nxport.exporters.report import ArtifactPaths, StageTimer
 from nxport.exporters.timm_source import LoadedModel, load_timm_model
 from nxport.exporters.verification import export_verified
-from nxport.conventions.names import format_scores_name
+from nxport.conventions.kinds.scores import format_name as format_scores_name
 from nxport.conventions.normalization import Normalization
 from nxport.core.atomic import prepare_output_dir, refuse_existing
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nxport.conventions.names import format_bboxes_name
+from nxport.conventions.kinds.bboxes import format_name as format_bboxes_name
 from nxport.conventions.normalization import Normalization
 from nxport.exporters.artifact import ExportResult, check_conformance
 from nxport.exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
