@@ -76,6 +76,7 @@ def _classifier_config(args):
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite,
         parity_images=args.parity_images, parity_atol=args.parity_atol, simplify=args.simplify,
         reparameterize=args.reparam, ema=args.ema, targets=tuple(getattr(args, "target", None) or ()),
+        alarm=args.alarm,
     )
 
 
@@ -89,6 +90,8 @@ def _add_classification(sub) -> None:
     heads.add_argument("--replace-char", help="replace ';', ':' and line breaks in class names (rule E2)")
     heads.add_argument("--activation", choices=["softmax", "sigmoid"], default="softmax",
                        help="sigmoid for multi-label models")
+    heads.add_argument("--alarm", type=float, metavar="THRESHOLD",
+                       help="also output `alarm-<id>:<name>;...` = (scores > THRESHOLD) as 0/1 flags (rule D4)")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
     _add_target_option(parser)

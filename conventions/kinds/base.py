@@ -103,6 +103,7 @@ class ArtifactKind:
     int8_metric: Int8Metric | None = None  # None: calibration does not measure this kind
     route: str | None = None  # the serving route that answers for an artifact whose primary output it is
     rides_on: str | None = None  # a companion kind: served in the response of this kind's route
+    same_labels_as: str | None = None  # a sibling kind whose ids and labels this output must repeat
     response_field: str | None = None  # the field a companion adds to each entry of that response
     report_fields: tuple[str, ...] = ()  # what an export report records about this output
     declaration_doc: str = ""

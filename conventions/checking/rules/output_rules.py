@@ -110,10 +110,26 @@ def _declaration_rule(kind: ArtifactKind) -> None:
         for t, parsed in outputs:
             for problem in kind.check_declaration(t, parsed):
                 yield finding(kind.rule_id, problem.message, level=level, fix=problem.fix)
+            yield from _sibling_labels(ctx, kind, t, parsed, level)
 
     check.__name__ = check.__qualname__ = f"{kind.name}_output"
     check.__doc__ = kind.declaration_doc
     rule(kind.rule_id, profiles=kind.profiles)(check)
+
+
+def _sibling_labels(ctx: ModelContext, kind: ArtifactKind, t: TensorInfo, parsed: ParsedName, level):
+    """An output that repeats a sibling's classes (alarm- after scores-) must list the same ids and labels."""
+    siblings = ctx.outputs_of_kind(kind.same_labels_as) if kind.same_labels_as else []
+    if not siblings:
+        return
+    sibling_t, sibling = siblings[0]
+    ours, theirs = kind.class_pairs(parsed), kind_of(sibling.kind).class_pairs(sibling)
+    if ours != theirs:
+        first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        yield finding(kind.rule_id, f"{kind.name} output {_short(t.name)!r} lists {len(ours)} classes and "
+                      f"{_short(sibling_t.name)!r} lists {len(theirs)}; they differ from entry {first} on "
+                      f"({ours[first] if first < len(ours) else None} vs {theirs[first] if first < len(theirs) else None})",
+                      level=level, fix=f"name the {kind.name} output with the {sibling.kind} output's ids and labels")
 
 
 for _kind in sorted(all_kinds(), key=lambda k: k.rule_id):  # D2, D3, D4, D5: the order the checker reports
