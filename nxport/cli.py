@@ -248,8 +248,9 @@ def _compose(parser: argparse.ArgumentParser, package_cli: str) -> None:
 def _add_detection(sub) -> None:
     from nxport.exporters.detection_cli import add_arguments, run
 
-    parser = sub.add_parser("detection", help="YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
-                            "bboxes-format:xyxysc;<id>:<name>")
+    from nxport.conventions.kinds.bboxes import BBOXES
+
+    parser = sub.add_parser("detection", help=f"YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> {BBOXES.grammar}")
     add_arguments(parser)
     parser.set_defaults(run=run)
 
