@@ -22,7 +22,8 @@ from nxport.exporters.reparam import reparameterize_for_export
 from nxport.exporters.report import ArtifactPaths, StageTimer
 from nxport.exporters.timm_source import LoadedModel, load_timm_model
 from nxport.exporters.verification import export_verified
-from nxport.conventions.names import format_scores_name
+from nxport.conventions.kinds.alarm import attach_alarm_head
+from nxport.conventions.kinds.scores import format_name as format_scores_name
 from nxport.conventions.normalization import Normalization
 from nxport.core.atomic import prepare_output_dir, refuse_existing
 
@@ -100,6 +101,8 @@ def export_classifier(config: ClassifierConfig) -> ExportResult:
     provenance["labels"] = {"count": len(labels), "source": labels_source}
     provenance["activation"] = config.activation.value
     provenance["reparameterization"] = reparam
+    if config.alarm is not None:
+        provenance["alarm"] = attach_alarm_head(graph, feeds, config.alarm, config.parity_atol)
     if config.architecture:
         provenance["architecture_overrides"] = config.architecture
     if graph.simplify_info is not None:

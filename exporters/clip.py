@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from nxport.conventions.names import format_embedding_name, format_scores_name
+from nxport.conventions.kinds import TEXT_INPUT
+from nxport.conventions.kinds.embedding import format_name as format_embedding_name
+from nxport.conventions.kinds.scores import format_name as format_scores_name
 from nxport.conventions.normalization import Normalization
 from nxport.exporters.artifact import check_conformance
 from nxport.exporters.classification import INPUT_NAME, input_shape, provenance_of
@@ -35,7 +37,6 @@ from nxport.exporters.templates import TEMPLATES
 from nxport.core.atomic import atomic_path, prepare_output_dir, refuse_existing
 from nxport.core.errors import ConfigError, ParityError
 
-TEXT_INPUT = "tokens-"
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
 PAIR_PROMPTS = ("a photo of a cat", "a cup of coffee", "an astronaut in a space suit", "a rocket on a launch pad",
                 "a motorcycle", "a portrait of a woman in uniform")

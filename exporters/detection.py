@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nxport.conventions.names import format_bboxes_name
+from nxport.conventions.kinds.bboxes import BBOXES, format_name as format_bboxes_name
 from nxport.conventions.normalization import Normalization
 from nxport.exporters.artifact import ExportResult, check_conformance
 from nxport.exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
@@ -133,8 +133,7 @@ def detection_provenance(config: DetectionConfig, net: DetectorNetwork, spec: Ta
     }
 
 
-@register_task("detection", DetectionConfig, "YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
-               "bboxes-format:xyxysc;<id>:<name>")
+@register_task("detection", DetectionConfig, f"YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> {BBOXES.grammar}")
 def export_detection(config: DetectionConfig) -> ExportResult:
     timer = StageTimer()
     paths = ArtifactPaths(prepare_output_dir(config.output_dir), config.artifact_name)

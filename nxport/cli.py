@@ -77,6 +77,7 @@ def _classifier_config(args):
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite,
         parity_images=args.parity_images, parity_atol=args.parity_atol, simplify=args.simplify,
         reparameterize=args.reparam, ema=args.ema, targets=tuple(getattr(args, "target", None) or ()),
+        alarm=args.alarm,
     )
 
 
@@ -90,6 +91,8 @@ def _add_classification(sub) -> None:
     heads.add_argument("--replace-char", help="replace ';', ':' and line breaks in class names (rule E2)")
     heads.add_argument("--activation", choices=["softmax", "sigmoid"], default="softmax",
                        help="sigmoid for multi-label models")
+    heads.add_argument("--alarm", type=float, metavar="THRESHOLD",
+                       help="also output `alarm-<id>:<name>;...` = (scores > THRESHOLD) as 0/1 flags (rule D4)")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
     _add_target_option(parser)
@@ -246,8 +249,9 @@ def _compose(parser: argparse.ArgumentParser, package_cli: str) -> None:
 def _add_detection(sub) -> None:
     from nxport.exporters.detection_cli import add_arguments, run
 
-    parser = sub.add_parser("detection", help="YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
-                            "bboxes-format:xyxysc;<id>:<name>")
+    from nxport.conventions.kinds.bboxes import BBOXES
+
+    parser = sub.add_parser("detection", help=f"YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> {BBOXES.grammar}")
     add_arguments(parser)
     parser.set_defaults(run=run)
 

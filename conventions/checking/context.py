@@ -11,12 +11,13 @@ from pathlib import Path
 import onnx
 
 from nxport.conventions import spec
+from nxport.conventions.kinds import TEXT_INPUT, optional_input_names
 from nxport.conventions.names import ParsedName, parse_output_name
 from nxport.conventions.normalization import DocStringError, Normalization, parse_doc_string
 
-OPTIONAL_INPUTS = ("nms_sensitivity-", "mask-")
-TEXT_INPUT = "tokens-"
+OPTIONAL_INPUTS = optional_input_names()  # what the kinds declare (rule B9)
 DEFAULT_DOMAINS = ("", "ai.onnx")
+__all__ = ["OPTIONAL_INPUTS", "TEXT_INPUT", "Loaded", "ModelContext", "TensorInfo", "build_context", "load_source"]
 PROFILES = ("image", "text")
 
 

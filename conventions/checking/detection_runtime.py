@@ -12,10 +12,11 @@ import numpy as np
 from nxport.conventions import spec
 from nxport.conventions.checking.context import ModelContext
 from nxport.conventions.checking.findings import Finding
+from nxport.conventions.kinds import bboxes
 from nxport.conventions.names import is_decimal_id
 from nxport.conventions.checking.registry import finding
 
-THRESHOLD_INPUT, MASK_INPUT = "nms_sensitivity-", "mask-"
+THRESHOLD_INPUT, MASK_INPUT = bboxes.THRESHOLD_INPUT.name, bboxes.MASK_INPUT.name
 SWEEP = (0.05, 0.25, 0.5, 0.9)  # low enough that real photos give rows, up to nearly nothing
 
 

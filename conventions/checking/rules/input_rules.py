@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import onnx
 
+from nxport.conventions.kinds.bboxes import THRESHOLD_INPUT
 from nxport.conventions.checking.context import OPTIONAL_INPUTS, TEXT_INPUT, ModelContext, TensorInfo
 from nxport.conventions.checking.findings import Level
 from nxport.conventions.checking.registry import finding, rule
@@ -116,7 +117,7 @@ def rgb_channels(ctx: ModelContext):
 
 
 def _optional_input_problem(t: TensorInfo, image: TensorInfo | None) -> str | None:
-    if t.name == "nms_sensitivity-":
+    if t.name == THRESHOLD_INPUT.name:
         if t.elem_type != FLOAT or t.shape != [1]:
             return f"{_describe(t)}; expected float32 [1]"
         return None
