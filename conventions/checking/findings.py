@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from nxport.conventions.targets.preflight.verdict import TargetVerdict
+
+class Verdict(Protocol):
+    """A per-target preflight verdict (targets.preflight.TargetVerdict; the checking layer never imports it)."""
+
+    def to_dict(self) -> dict: ...
 
 
 class Level(enum.Enum):
@@ -74,7 +77,7 @@ class CheckReport:
     ignored: list[Ignored] = field(default_factory=list)  # findings a config or --ignore set aside, with why
     seconds: float = 0.0  # wall clock of the whole check (batch runs)
     slowest: str = ""  # "B4 0.12 s": the stage or rule that took longest
-    preflight: list[TargetVerdict] | None = None  # an NPU --target run: its per-target verdicts
+    preflight: list[Verdict] | None = None  # an NPU --target run: its per-target verdicts
 
     @property
     def path(self) -> str:
