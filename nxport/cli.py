@@ -5,6 +5,7 @@
     nxport export embedding --model tf_efficientnet_lite0 --weights lite0.pth --pool gem
     nxport export preconfigured facebook/dinov2-small --weights dinov2-small/
     nxport list-models 'facebook/*'          nxport show-model facebook/dinov2-small
+    nxport rules 'D*'                        (every rule id: level, title, source, producer)
 """
 
 from __future__ import annotations
@@ -281,6 +282,20 @@ def _run_list_models(args) -> int:
     return 0 if names else 1
 
 
+def _run_rules(args) -> int:
+    import json
+
+    from nxport.conventions.checking.rulebook import catalog
+
+    entries = catalog(args.pattern or "*")
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
+    else:
+        print("\n".join(e.format() for e in entries) if entries else
+              f"no rule id matches {args.pattern!r}; ids look like A1, D*, T-rknn-op, 'T-*-op'")
+    return 0 if entries else 1
+
+
 def _run_show_model(args) -> int:
     import json
 
@@ -315,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--timm", action="store_true", help="list timm architectures instead")
     listing.add_argument("--templates", action="store_true", help="list the HF preprocessing templates")
     listing.set_defaults(run=_run_list_models)
+    rules = commands.add_parser("rules", help="every rule id (A-H, T-<target>-*) with level, title, source and producer")
+    rules.add_argument("pattern", nargs="?", help="shell-style, e.g. 'D*', 'H?' or 'T-rknn-*'")
+    rules.add_argument("--json", action="store_true", help="one JSON list")
+    rules.set_defaults(run=_run_rules)
     show = commands.add_parser("show-model", help="one preconfigured model's full spec as JSON")
     show.add_argument("model")
     show.set_defaults(run=_run_show_model)

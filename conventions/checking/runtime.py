@@ -22,12 +22,14 @@ from nxport.conventions.checking.findings import Finding, Level
 from nxport.conventions.kinds import all_kinds, input_kind, kind_of, optional_input
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout, nx_preprocess
-from nxport.conventions.checking.registry import finding
+from nxport.conventions.checking.registry import producer
 from nxport.conventions.checking.rules.input_rules import layout_problem
 
 # Ops that do not change values: a Sigmoid behind them still makes a multi-label head.
 PASS_THROUGH_OPS = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
-RUNTIME_RULES = ["A3", *sorted(kind.rule_id for kind in all_kinds())]
+RUNTIME = producer("onnxruntime stage", ("A3", *sorted(kind.rule_id for kind in all_kinds())),
+                   "runs the model on a real photo: loads, runs twice alike, outputs match their declarations")
+RUNTIME_RULES = list(RUNTIME.rule_ids)
 REAL_INPUT, SYNTHETIC = "a real input", "the synthetic feed"
 SYNTHETIC_FIX = {
     "image": "give the model one image input 'image-' float32 (1,3,H,W) (rules B1-B6) so the checker feeds it a "
@@ -155,7 +157,7 @@ def run(ctx: ModelContext, image=None, evidence: RunEvidence | None = None) -> R
     try:
         import onnxruntime as ort
     except ImportError:
-        result.findings.append(finding("A3", "runtime checks skipped: onnxruntime is not installed", level=Level.INFO,
+        result.findings.append(RUNTIME.finding("A3", "runtime checks skipped: onnxruntime is not installed", level=Level.INFO,
                                        fix="pip install onnxruntime, or pass runtime=False / --no-runtime"))
         return result
     rgb, label = resolve_image(image) if ctx.profile == "image" else (None, "token ids")
@@ -164,13 +166,13 @@ def run(ctx: ModelContext, image=None, evidence: RunEvidence | None = None) -> R
     try:
         session = _session(ctx)
     except Exception as exc:  # ORT raises Fail/InvalidGraph/NotImplemented...: all mean "does not load"
-        result.findings.append(finding("A3", f"onnxruntime {ort.__version__} cannot load the model: {_error_line(exc)}"))
+        result.findings.append(RUNTIME.finding("A3", f"onnxruntime {ort.__version__} cannot load the model: {_error_line(exc)}"))
         return result
     result.info["seconds"] = {"load": round(time.perf_counter() - started, 4)}
     feeds = build_feeds(ctx, rgb)
     if feeds.unfeedable:
         result.info["skipped"] = feeds.unfeedable
-        result.findings.append(finding("A3", f"onnxruntime run skipped: {feeds.unfeedable}", level=Level.INFO,
+        result.findings.append(RUNTIME.finding("A3", f"onnxruntime run skipped: {feeds.unfeedable}", level=Level.INFO,
                                        fix="fix the input findings above; the run then checks the outputs too"))
         return result
     result.info["inputs"] = {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in feeds.values.items()}
@@ -193,7 +195,7 @@ def _synthetic_run(ctx: ModelContext, session, feeds: Feeds, result: RuntimeResu
     seen = [f"{f.rule_id}: {f.message}" for f in observed.findings]
     outcome = ("what it showed: " + "; ".join(seen[:3]) + (f" (+{len(seen) - 3} more)" if len(seen) > 3 else "")
                if seen else "it ran, and its tensor outputs matched their declarations")
-    result.findings.append(finding(
+    result.findings.append(RUNTIME.finding(
         "A3", f"Nx cannot feed this model, so onnxruntime ran it on a synthetic feed ({feeds.describe()}); "
               f"not judged against the conventions: {outcome}", level=Level.INFO,
         fix=SYNTHETIC_FIX[ctx.profile]))
@@ -206,7 +208,7 @@ def _run_twice(ctx: ModelContext, session, feeds: dict, label: str, result: Runt
         first = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
         second = session.run(None, feeds)
     except Exception as exc:  # a model that loads but fails on a real input is not deployable
-        result.findings.append(finding("A3", f"onnxruntime fails to run the model on {label}: {_error_line(exc)}"))
+        result.findings.append(RUNTIME.finding("A3", f"onnxruntime fails to run the model on {label}: {_error_line(exc)}"))
         return
     result.info["seconds"]["two_runs"] = round(time.perf_counter() - started, 4)
     result.info["outputs"] = {name: _stats(value) for name, value in first.items()}
@@ -254,7 +256,7 @@ def _stats(value) -> dict:
 def _determinism(first: dict[str, np.ndarray], second: list[np.ndarray]):
     for (name, a), b in zip(first.items(), second):
         if a.shape != b.shape or not np.array_equal(a, b, equal_nan=np.issubdtype(a.dtype, np.floating)):
-            yield finding("A3", f"output {name[:60]!r} differs between two identical runs; the artifact must be "
+            yield RUNTIME.finding("A3", f"output {name[:60]!r} differs between two identical runs; the artifact must be "
                           "deterministic", fix="remove random ops (Dropout in training mode, RandomNormal...) from the graph")
 
 
@@ -277,12 +279,12 @@ def check_outputs(ctx: ModelContext, values: dict[str, np.ndarray], fed: str = R
         findings.extend(_declared_shape(t, value, rule_id))
         if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
             bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
-            findings.append(finding(rule_id, f"output {t.name[:60]!r} has {bad} NaN/inf values on {fed}",
+            findings.append(RUNTIME.finding(rule_id, f"output {t.name[:60]!r} has {bad} NaN/inf values on {fed}",
                                     level=Level.MUST))
             continue
         if kind is not None:
             level = Level(kind.violation_level) if kind.violation_level else None
-            findings.extend(finding(rule_id, p.message, level=level, fix=p.fix)
+            findings.extend(RUNTIME.finding(rule_id, p.message, level=level, fix=p.fix)
                             for p in kind.check_values(t, value, producer_op(ctx.model, t.name)))
     return findings
 
@@ -295,6 +297,6 @@ def _declared_shape(t: TensorInfo, value: np.ndarray, rule_id: str):
         not isinstance(d, int) or d == actual for d, actual in zip(declared, value.shape)
     )
     if not matches:
-        yield finding(rule_id, f"output {t.name[:60]!r} is declared {declared} but onnxruntime returns "
+        yield RUNTIME.finding(rule_id, f"output {t.name[:60]!r} is declared {declared} but onnxruntime returns "
                       f"{list(value.shape)}", level=Level.MUST,
                       fix="fix the exported output shape so that the declaration and the computed tensor agree")

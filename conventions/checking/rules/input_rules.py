@@ -156,12 +156,17 @@ def optional_inputs(ctx: ModelContext):
 
 @rule("B1", profiles=("text",))
 def text_single_input(ctx: ModelContext):
-    """Exactly one input, `tokens-`."""
+    """Exactly one input (the token ids)."""
     if len(ctx.inputs) != 1:
         yield finding("B1", f"text tower has {len(ctx.inputs)} inputs ({', '.join(_describe(t) for t in ctx.inputs)}); "
                       f"expected exactly one {TEXT_INPUT!r} int64 (1, L)",
                       fix="export the text tower with only the token ids as input (attention mask computed in the graph)")
-    elif ctx.inputs[0].name != TEXT_INPUT:
+
+
+@rule("B2", profiles=("text",))
+def text_input_name(ctx: ModelContext):
+    """The one input is named `tokens-` (with several inputs, B1 speaks)."""
+    if len(ctx.inputs) == 1 and ctx.inputs[0].name != TEXT_INPUT:
         yield finding("B2", f"text input is named {ctx.inputs[0].name!r}; expected {TEXT_INPUT!r}",
                       fix=f"export with input_names=[{TEXT_INPUT!r}]")
 
