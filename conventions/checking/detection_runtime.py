@@ -19,7 +19,7 @@ from nxport.conventions.checking.registry import producer
 THRESHOLD_INPUT, MASK_INPUT = bboxes.THRESHOLD_INPUT.name, bboxes.MASK_INPUT.name
 SWEEP = (0.05, 0.25, 0.5, 0.9)  # low enough that real photos give rows, up to nearly nothing
 DETECTOR_PROBE = producer("detector probe", ("B9", "D3", "E3"),
-                          "bboxes- artifacts on real frames: rows, class ids, nms_sensitivity- and mask- behave")
+                          "detector artifacts on real frames: rows, class ids, and the threshold and mask inputs behave")
 
 
 def declared_ids(ctx: ModelContext, output: str) -> set[int]:
