@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nxport.calibration.errors import ModelNotFoundError, NotAnNxArtifactError
+from nxport.calibration.agreement import CALIBRATABLE_KINDS
 from nxport.conventions.contract import Contract, OutputKind, read_contract
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout
 
-# What calibration measures: agreement of class scores, or cosine of embeddings.
-CALIBRATABLE_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING)
 
 
 @dataclass(frozen=True)
