@@ -6,15 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nxport.calibration.errors import ModelNotFoundError, NotAnNxArtifactError
+from nxport.calibration.agreement import CALIBRATABLE_KINDS
 from nxport.conventions.contract import Contract, OutputKind, read_contract
-from nxport.conventions.kinds import Int8Metric, all_kinds
+from nxport.conventions.kinds import Int8Metric
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout
 
-# The metrics this engine measures (agreement of class scores, cosine of embeddings); the kinds come
-# from the registry. Detectors (box match) take calibration.detection's path.
-ENGINE_METRICS = (Int8Metric.TOP1, Int8Metric.COSINE)
-CALIBRATABLE_KINDS = tuple(OutputKind(k.name) for k in all_kinds() if k.int8_metric in ENGINE_METRICS)
 
 
 @dataclass(frozen=True)
