@@ -36,7 +36,8 @@ def test_stages_derive_their_kind_lists_from_the_registry():
     names = {k.name for k in all_kinds()}
     assert {k.value for k in OutputKind} == names | {"unknown"}
     assert set(RUNTIME_RULES) == {"A3"} | {k.rule_id for k in all_kinds()}
-    assert {k.value for k in CALIBRATABLE_KINDS} == {"scores", "embedding"}
+    # One engine for every kind with an INT8 metric, detectors included (a cut point, not a second pipeline).
+    assert {k.value for k in CALIBRATABLE_KINDS} == {k.name for k in all_kinds() if k.int8_metric} == {"scores", "embedding", "bboxes"}
     assert {k.value for k in SERVED_KINDS} == {k.name for k in all_kinds() if k.route}
     assert get_kind("alarm").rides_on == "scores" and get_kind("alarm").route is None
     assert kind_of("logits") is None
