@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install nxport with its pinned dependencies. Safe to run again.
+# Create .venv and install nxport with every extra (requirements.txt pins nxport[all]: the dev and test
+# environment), editable. Users who only check models need `pip install nxport` (README "Install"). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3.11}"

@@ -32,6 +32,8 @@ import onnx
 import onnx.parser
 from onnx import numpy_helper
 
+from nxport.conventions.kinds.scores import format_name as format_scores_name
+
 CLASSIFIER = """
 <ir_version: 8, opset_import: ["" : 17]>
 g (float[1,3,{size},{size}] "image-") => (float[1,{classes}] out) {{
@@ -76,7 +78,7 @@ def classifier(size: int, classes: int, names: list[str] | None = None, doc: str
     model.graph.initializer.append(numpy_helper.from_array(weights, "w"))
     model.graph.doc_string = doc
     labels = names or [f"class_{i}" for i in range(classes)]
-    scores = "scores-" + ";".join(f"{i}:{name}" for i, name in enumerate(labels))
+    scores = format_scores_name(labels)
     model.graph.node[-1].output[0] = scores
     model.graph.output[0].name = scores
     return model

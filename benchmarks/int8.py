@@ -41,7 +41,7 @@ def benchmark_int8(fp32_path: Path, images: Path, workdir: Path, x: np.ndarray, 
     result = calibrate(fp32_path, images, output_dir=workdir, recipe=DEFAULT, progress=False,
                        compare_naive=False, augmentation=Augmentation(copies=0), overwrite=True)
     calibrate_s = time.perf_counter() - started
-    report = result.report
+    report = result.report.to_dict()
     latency = measure_interleaved({"fp32": ort_runner(str(fp32_path), input_name, x, threads),
                                    "int8": ort_runner(str(result.onnx_path), input_name, x, threads)},
                                   runs=runs, warmup=warmup)

@@ -59,7 +59,7 @@ def measure(engine: Engine, data: bytes, eval_tensors: list, fp32_cache: list, s
     import onnx
 
     by_runtime = evaluate.compare(engine.fp32_session(), {"m": data}, eval_tensors, engine.artifact.input_name,
-                                  False, fp32_cache=fp32_cache)["m"]
+                                  engine.metric, fp32_cache=fp32_cache)["m"]
     runs = {rt: a.to_dict() for rt, a in by_runtime.items()}
     worst = [min(bands, key=lambda b: b["top1_agreement"]) for bands in zip(*(r["by_margin"] for r in runs.values()))]
     row = {"by_margin": worst, "kl_mean": max(r["kl_mean"] for r in runs.values()), "by_runtime": runs,
@@ -80,7 +80,7 @@ def run(fp32_path: Path, images: Path, eval_images: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="nxport-int8-bench-") as tmp:
         engine = Engine(artifact, fp32, calib, Path(tmp))
         for label, recipe in STEPS:
-            row = measure(engine, engine.quantize(recipe), eval_tensors, cache, speed=recipe in (NAIVE, DEFAULT))
+            row = measure(engine, engine.quantize(recipe).model, eval_tensors, cache, speed=recipe in (NAIVE, DEFAULT))
             results["steps"][label] = row
             if recipe is NAIVE:
                 results["side_by_side"]["naive onnxruntime recipe"] = row

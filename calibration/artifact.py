@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nxport.calibration.errors import ModelNotFoundError, NotAnNxArtifactError
+from nxport.calibration.agreement import CALIBRATABLE_KINDS
 from nxport.conventions.contract import Contract, OutputKind, read_contract
+from nxport.conventions.kinds import Int8Metric
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout
 
-# What calibration measures: agreement of class scores, or cosine of embeddings.
-CALIBRATABLE_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING)
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,13 @@ class Artifact:
         return self.contract.kind.value
 
     @property
+    def int8_metric(self) -> Int8Metric:
+        """How INT8 is compared with FP32 for this artifact's kind (conventions.kinds)."""
+        return self.contract.kind_spec.int8_metric
+
+    @property
     def is_embedding(self) -> bool:
-        return self.contract.kind is OutputKind.EMBEDDING
+        return self.int8_metric is Int8Metric.COSINE
 
 
 def read_artifact(path: str | Path):

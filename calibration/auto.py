@@ -18,6 +18,7 @@ import numpy as np
 from nxport.calibration import evaluate
 from nxport.calibration.float_activations import activation_tensors, keep_float
 from nxport.calibration.metrics import as_probabilities, cosine, kl_divergence
+from nxport.calibration.quantized import Quantized
 from nxport.calibration.recipes import AUTO_BASES, Recipe, WeightRounding
 from nxport.calibration.sensitivity import LayerError, layer_errors
 
@@ -42,20 +43,32 @@ class Trial:
                 "tuning_metric": round(self.metric, 6), "tuning": self.tuning}
 
 
-@dataclass
+@dataclass(frozen=True)
 class AutoResult:
-    recipe: Recipe
-    model: bytes
-    trials: list[Trial]
-    reasons: dict
-    layer_errors: list[LayerError]
+    """The search's chosen INT8 model (its own fits and grid: the report reads only this) and its trail."""
+
+    chosen: Quantized
+    trials: tuple[Trial, ...]
+    reasons: dict  # node or tensor kept float -> why
+    layer_errors: tuple[LayerError, ...]
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.chosen.recipe
+
+    def to_dict(self) -> dict:
+        return {"trials": [t.to_dict() for t in self.trials], "float_reasons": self.reasons}
 
 
-def _try(engine, recipe: Recipe, margin: float, reasons: dict | None = None) -> tuple[Trial, bytes]:
-    data = engine.quantize(recipe)
-    by_runtime = engine.score({"candidate": data})["candidate"]
+def _result(chosen: Quantized, trials: list, reasons: dict, ranked=()) -> AutoResult:
+    return AutoResult(chosen, tuple(trials), reasons, tuple(ranked))
+
+
+def _try(engine, recipe: Recipe, margin: float, reasons: dict | None = None) -> tuple[Trial, Quantized]:
+    quantized = engine.quantize(recipe)
+    by_runtime = engine.score({"candidate": quantized.model})["candidate"]
     tuning = {rt: agreement.to_dict() for rt, agreement in by_runtime.items()}
-    return Trial(recipe, tuning, evaluate.worst_for_tuning(by_runtime, margin), reasons or {}), data
+    return Trial(recipe, tuning, evaluate.worst_for_tuning(by_runtime, margin), reasons or {}), quantized
 
 
 def _neighbourhood(model, names: set[str]) -> set[str]:
@@ -121,18 +134,18 @@ def tuning_target(target: float) -> float:
 
 def auto_calibrate(engine, target: float, margin: float = 0.0) -> AutoResult:
     aim = tuning_target(target)
-    trials, best, best_data = [], None, None
+    trials, best, best_model = [], None, None
     for base in AUTO_BASES:
-        trial, data = _try(engine, base, margin)
+        trial, quantized = _try(engine, base, margin)
         trials.append(trial)
         if best is None or trial.metric > best.metric:
-            best, best_data = trial, data
+            best, best_model = trial, quantized
         if trial.metric >= aim:
-            return AutoResult(base, data, trials, {}, [])
-    found = _float_activation_search(engine, best, best_data, aim, margin, trials)
+            return _result(quantized, trials, {})
+    found = _float_activation_search(engine, best, best_model.model, aim, margin, trials)
     if found is not None:
         return found
-    base, ranked = best.recipe, _rank(engine, best_data)
+    base, ranked = best.recipe, _rank(engine, best_model.model)
     chosen = None
     for name, reasons in float_region_candidates(engine.fp32_model, ranked):
         recipe = base.with_excluded(sorted(reasons), name=f"{base.name}+{name}")
@@ -146,11 +159,11 @@ def auto_calibrate(engine, target: float, margin: float = 0.0) -> AutoResult:
         if trial.metric >= aim:
             break
     if chosen is not None and chosen.metric > best.metric:
-        final, data = _try(engine, chosen.recipe, margin, chosen.reasons)
+        final, quantized = _try(engine, chosen.recipe, margin, chosen.reasons)
         trials.append(final)
         if final.metric >= best.metric:
-            return AutoResult(final.recipe, data, trials, final.reasons, ranked)
-    return AutoResult(best.recipe, best_data, trials, best.reasons, ranked)
+            return _result(quantized, trials, final.reasons, ranked)
+    return _result(best_model, trials, best.reasons, ranked)
 
 
 def _rank(engine, data: bytes) -> list[LayerError]:
@@ -172,7 +185,7 @@ def rank_activations(engine, data: bytes) -> list[tuple[str, float]]:
     import onnx
 
     tensors = engine.tuning_tensors()[:ACTIVATION_RANK_SAMPLES]
-    name, embedding = engine.artifact.input_name, engine.artifact.is_embedding
+    name, embedding = engine.artifact.input_name, engine.artifact.is_embedding  # KL needs probabilities
     refs = engine.tuning_references()[:ACTIVATION_RANK_SAMPLES]
     engine._describe("ranking activations")
     scored = []
@@ -205,6 +218,5 @@ def _float_activation_search(engine, best: Trial, best_data: bytes, aim: float, 
                       evaluate.worst_for_tuning(by_runtime, margin), reasons)
         trials.append(trial)
         if trial.metric >= aim:
-            data = engine.quantize(recipe)
-            return AutoResult(recipe, data, trials, reasons, [])
+            return _result(engine.quantize(recipe), trials, reasons)
     return None

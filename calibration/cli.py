@@ -1,7 +1,7 @@
 """`python -m nxport.calibration` / `nxport calibrate`: a thin CLI over calibration.calibrate().
 
-Exit codes: 0 done (and target met, if one was asked for), 1 target missed (nothing written unless
---keep-on-miss) or a check failed, 2 bad input (missing model, not an Nx artifact, empty/undecodable
+Exit codes: 0 done (and --min-agreement met, if one was asked for), 1 --min-agreement missed (nothing
+written unless --keep-on-miss) or a check failed, 2 bad input (missing model, not an Nx artifact, empty/undecodable
 image folder or one too small for its use, nothing to quantize, existing output).
 """
 
@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="add N random crop/flip/scale variants per calibration photo")
     quant = parser.add_argument_group("quantization (options override the chosen recipe)")
     quant.add_argument("--recipe", choices=sorted(RECIPES), default="auto",
-                       help="auto: the default recipe, then layers kept float only if --target is missed (default); "
+                       help="auto: the default recipe, then layers kept float only if --min-agreement is missed "
+                       "(default); "
                        "default: every Conv/Gemm/MatMul 8-bit, nothing searched; naive: MinMax s8s8, nothing float")
     quant.add_argument("--method", choices=[m.value for m in CalibrationMethodName])
     quant.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None)
@@ -50,17 +51,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     quant.add_argument("--percentile", type=float)
     quant.add_argument("--histogram-bins", type=int)
     quant.add_argument("--keep-float", nargs="+", default=None, metavar="NODE", help="node names to keep in float")
-    quant.add_argument("--target", type=float, help="required top-1 agreement (classifiers) or mean cosine "
-                       "(embeddings) on the evaluation images; default 0.99 with --recipe auto")
-    quant.add_argument("--target-margin", type=float, choices=MARGIN_BANDS, default=0.1,
-                       help="classifiers: --target applies to the images whose FP32 top-1 margin is at least this "
-                       "(default 0.1; 0 = all images, near-ties included)")
+    goal = parser.add_argument_group("accuracy goal")
+    goal.add_argument("--min-agreement", type=float, help="required top-1 agreement (classifiers) or mean cosine "
+                      "(embeddings) on the evaluation images; default 0.99 with --recipe auto")
+    goal.add_argument("--agreement-margin", type=float, choices=MARGIN_BANDS, default=0.1,
+                      help="classifiers: --min-agreement applies to the images whose FP32 top-1 margin is at least "
+                      "this (default 0.1; 0 = all images, near-ties included)")
+    npu = parser.add_argument_group("NPU")
+    npu.add_argument("--target", action="append", metavar="NAME",
+                     help="NPU profile (rknn, tidl, qnn, ryzen-ai, intel-npu, hailo8, all; repeatable), as in "
+                     "`nxport export`: the INT8 model's opset window and preflight verdicts in the report")
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", type=Path, default=Path("build"))
     out.add_argument("--name", help="base name (default: the FP32 file's stem) -> NAME.int8.onnx")
     out.add_argument("--overwrite", action="store_true")
     out.add_argument("--keep-on-miss", action="store_true",
-                     help="write the INT8 model and report even when --target is missed (default: write nothing)")
+                     help="write the INT8 model and report even when --min-agreement is missed (default: write "
+                     "nothing)")
     out.add_argument("--compare-naive", action=argparse.BooleanOptionalAction, default=True,
                      help="also measure the naive recipe in the same run, for the report")
     out.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -85,22 +92,49 @@ def _recipe(args):
     return replace(DEFAULT if base == "auto" else base, **overrides, name="custom")
 
 
+# Options that choose or tune a recipe: they apply to kinds whose metric can score candidates, not to a
+# detector's fixed recipe (calibration.recipes.DETECTOR). Option -> its default (given = differs from it).
+RECIPE_OPTIONS = {"recipe": "auto", "augment": 0, "method": None, "per_channel": None,
+                  "symmetric_activations": None, "activation_type": None, "weight_type": None, "percentile": None,
+                  "histogram_bins": None, "keep_float": None, "min_agreement": None, "weight_storage": None,
+                  "reduce_range": None, "bias_correction": None, "weight_rounding": None}
+
+
+def _refuse_recipe_options_for_fixed_recipes(args) -> None:
+    """One table says which options a kind takes; a detector's refusal names every option given."""
+    from nxport.calibration.agreement import METRICS
+    from nxport.conventions.contract import read_contract
+    from nxport.core.errors import ConfigError, NxportError
+
+    given = [f"--{o.replace('_', '-')}" for o, default in RECIPE_OPTIONS.items() if getattr(args, o, default) != default]
+    if not given or not args.model.is_file():
+        return
+    try:
+        kind = read_contract(args.model).kind
+    except NxportError:  # unreadable: calibrate() refuses it with its own rule ids
+        return
+    if kind in METRICS and not METRICS[kind].searchable:
+        raise ConfigError(f"{', '.join(given)} do not apply to a {kind.value} artifact: its network is quantized with "
+                          "one fixed recipe (MinMax, int8 per-channel weights, uint8 activations) and judged box for "
+                          "box", fix=f"drop {', '.join(given)} for {kind.value} artifacts")
+
+
 def run(args) -> int:
-    from nxport.calibration.detection import is_detector_artifact
+    from nxport.core.extras import require
 
-    if is_detector_artifact(args.model):  # bboxes- artifacts: the network is quantized, the tail stays float
-        from nxport.calibration.detection import run_cli
+    require("calibrate")  # the light install has no progress bar library: say so before any work
 
-        return run_cli(args)
     from nxport.calibration.api import calibrate
 
+    _refuse_recipe_options_for_fixed_recipes(args)
     result = calibrate(args.model, args.images, eval_images=args.eval_images, output_dir=args.output_dir,
-                       recipe=_recipe(args), target=args.target, overwrite=args.overwrite, progress=args.progress,
-                       max_images=args.max_images, max_eval_images=args.max_eval_images, seed=args.seed,
+                       recipe=_recipe(args), min_agreement=args.min_agreement, targets=tuple(args.target or ()),
+                       overwrite=args.overwrite, progress=args.progress, max_images=args.max_images,
+                       max_eval_images=args.max_eval_images, seed=args.seed,
                        augmentation=Augmentation(copies=args.augment), compare_naive=args.compare_naive,
-                       name=args.name, target_margin=args.target_margin, keep_on_miss=args.keep_on_miss)
+                       name=args.name, agreement_margin=args.agreement_margin, keep_on_miss=args.keep_on_miss)
     print(result.summary())
-    return 1 if result.target_met is False else 0
+    return 1 if result.min_agreement_met is False else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,8 @@
-"""One calibration session: FP32 artifact, image stream, cached ranges, quantize-and-score."""
+"""One calibration session: FP32 artifact, image stream, cached ranges; quantize(recipe) -> Quantized.
+
+One engine for every kind: the kind's cut (calibration.cut) says which graph is quantized and what
+stays float, its agreement metric (calibration.agreement) how INT8 is judged.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nxport.calibration import evaluate
-from nxport.calibration.quantize import Stamp, collect_ranges, finalize, output_tail_nodes, run_quantizer
+from nxport.calibration.agreement import metric_for
+from nxport.calibration.cut import cut_for
+from nxport.calibration.quantize import Stamp, collect_ranges, run_quantizer
+from nxport.calibration.quantized import Quantized
 from nxport.calibration.reader import ImageSet, NxCalibrationReader, nx_tensors
 from nxport.calibration.bias_correction import correct_biases
 from nxport.calibration.errors import InvalidOptionError
@@ -23,6 +30,9 @@ SENSITIVITY_SAMPLES = 4
 
 @dataclass
 class Engine:
+    """Caches shared by every recipe of one session (ranges, decoded samples, FP32 outputs); results
+    are returned by quantize(), never kept here. The artifact's kind decides only the cut."""
+
     artifact: object  # calibration.artifact.Artifact
     fp32_model: object  # onnx.ModelProto
     images: ImageSet
@@ -34,17 +44,18 @@ class Engine:
     _fit: list = field(default_factory=list)
     _fp32_session: object = None
     calibration_sha256: str = ""
-    bias_info: dict = field(default_factory=dict)
-    input_grid: dict = field(default_factory=dict)
-    rounding_info: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.tail = output_tail_nodes(self.fp32_model)
+        self.cut = cut_for(self.artifact, self.fp32_model, self.workdir)
         self.calibration_sha256 = self.images.sha256()
 
     @property
     def fp32_path(self) -> Path:
         return self.artifact.path
+
+    @property
+    def metric(self):
+        return metric_for(self.artifact.contract.kind)
 
     def fp32_session(self):
         if self._fp32_session is None:
@@ -58,44 +69,50 @@ class Engine:
         key = recipe.calibration_key()
         if key not in self._ranges:
             self._describe(f"calibrating ({recipe.method.value})")
-            self._ranges[key] = collect_ranges(self.fp32_path, self.reader, recipe, self.workdir)
+            self._ranges[key] = collect_ranges(self.cut.quantized_path, self.reader, recipe, self.workdir)
         return self._ranges[key]
 
-    def quantize(self, recipe: Recipe) -> bytes:
+    def quantize(self, recipe: Recipe) -> Quantized:
+        """Quantize the cut with `recipe`: a new frozen result each call, the engine unchanged but its caches."""
         import onnx
 
         self._describe(f"quantizing ({recipe.name})")
         out = self.workdir / "candidate.int8.onnx"
-        run_quantizer(self.fp32_path, recipe, self.ranges(recipe), out, self.tail)
-        float_nodes = tuple(sorted(set(recipe.excluded_nodes) | (set(self.tail) if recipe.keep_output_tail_float else set())))
+        run_quantizer(self.cut.quantized_path, recipe, self.ranges(recipe), out, list(self.cut.float_tail))
+        float_nodes = tuple(sorted(set(recipe.excluded_nodes)
+                                   | (set(self.cut.float_tail) if recipe.keep_output_tail_float else set())))
         stamp = Stamp(self.calibration_sha256, self.images.decoded_count * (1 + self.images.augmentation.copies), float_nodes)
-        qmodel = finalize(onnx.load(str(out)), self.fp32_model, recipe, stamp)
+        qmodel = self.cut.finish(onnx.load(str(out)), recipe, stamp)
+        input_grid = None
         if recipe.align_input_grid:
             norm = self.artifact.normalization
-            self.input_grid = align_input_grid(qmodel, self.artifact.input_name, norm.means, norm.vars)
+            input_grid = align_input_grid(qmodel, self.artifact.input_name, norm.means, norm.vars)
         store_weights(qmodel, recipe.weight_storage)  # before bias correction: fit the numerics that run
-
-        def fit():
-            return iter(self.fit_tensors(recipe.fit_samples))
-
-        def session_factory(data):
-            return evaluate.session(data, threads=1)
-
-        if recipe.weight_rounding is WeightRounding.GPTQ:
-            self._describe(f"rounding weights ({recipe.name})")
-            self.rounding_info = round_weights(qmodel, self.fp32_model, fit, self.artifact.input_name,
-                                               session_factory)
-        if recipe.bias_correction:
-            self._describe(f"bias correction ({recipe.name})")
-            self.bias_info = correct_biases(qmodel, self.fp32_model, fit, self.artifact.input_name,
-                                            session_factory)
+        rounding, bias = self._fit_weights(qmodel, recipe)
         if recipe.float_activations:
             # Last, after the fits: the automatic mode scores exactly this (fits made with every
             # activation rounded, then these unrounded). Re-fitting under the unrounded numerics was
             # measured worse on the tuning images (held-out lite0: 1.000 -> 0.958 at margin 0).
             _require_activations(qmodel, recipe.float_activations)
             keep_float(qmodel, set(recipe.float_activations))
-        return qmodel.SerializeToString()
+        return Quantized(recipe, qmodel.SerializeToString(), float_nodes, self.cut.scope, input_grid, rounding, bias)
+
+    def _fit_weights(self, qmodel, recipe: Recipe) -> tuple[dict | None, dict | None]:
+        """GPTQ rounding, then bias correction, on the calibration samples (in place); their records."""
+        def fit():
+            return iter(self.fit_tensors(recipe.fit_samples))
+
+        def session_factory(data):
+            return evaluate.session(data, threads=1)
+
+        rounding = bias = None
+        if recipe.weight_rounding is WeightRounding.GPTQ:
+            self._describe(f"rounding weights ({recipe.name})")
+            rounding = round_weights(qmodel, self.fp32_model, fit, self.artifact.input_name, session_factory)
+        if recipe.bias_correction:
+            self._describe(f"bias correction ({recipe.name})")
+            bias = correct_biases(qmodel, self.fp32_model, fit, self.artifact.input_name, session_factory)
+        return rounding, bias
 
     def fit_tensors(self, count: int) -> list:
         """The first `count` calibration samples, decoded once: the fits read them once per layer.
@@ -120,7 +137,7 @@ class Engine:
         """Agreement with FP32 on (a bounded slice of) the calibration stream, both runtimes."""
         self._describe("scoring candidates")
         return evaluate.compare(self.fp32_session(), models, self.tuning_tensors(), self.artifact.input_name,
-                                self.artifact.is_embedding, fp32_cache=self._tuning_ref)
+                                self.metric, fp32_cache=self._tuning_ref)
 
     def sensitivity_feeds(self) -> list[dict]:
         return [{self.artifact.input_name: t} for t in self.tuning_tensors()[:SENSITIVITY_SAMPLES]]

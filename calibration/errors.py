@@ -64,7 +64,18 @@ class InvalidOptionError(ConfigError):
     """An option outside its allowed range (target, percentile, image counts...)."""
 
 
-class TargetMissedError(NxportError):
-    """Raised by callers that want an exception rather than CalibrationResult.target_met=False."""
+class MinAgreementIsNotATargetError(ConfigError):
+    """`--target 0.99`: the accuracy goal's old name. --target names an NPU in every command now."""
+
+    def __init__(self, value):
+        super().__init__(f"--target {value!r} is a number: the accuracy goal is now --min-agreement; --target names "
+                         "an NPU (rknn, tidl, qnn, ryzen-ai, intel-npu, hailo8, all), as in `nxport export`",
+                         fix=f"pass --min-agreement {value} (min_agreement={value}), and --target NAME for an NPU "
+                         "preflight of the INT8 model")
+        self.value = value
+
+
+class MinAgreementMissedError(NxportError):
+    """Raised by callers that want an exception rather than CalibrationResult.min_agreement_met=False."""
 
     exit_code = 1

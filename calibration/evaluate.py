@@ -68,11 +68,12 @@ class Agreement:
 
 
 def compare(fp32, int8_models: dict[str, bytes], tensors: Iterable[np.ndarray], input_name: str,
-            embedding: bool, fp32_cache: list | None = None) -> dict[str, dict[str, Agreement]]:
-    """-> {model key: {runtime: Agreement}}, streaming over `tensors` (FP32 outputs may be cached)."""
+            metric, fp32_cache: list | None = None) -> dict[str, dict[str, Agreement]]:
+    """-> {model key: {runtime: the metric's tally}}, streaming over `tensors` (FP32 outputs may be
+    cached). `metric`: the kind's calibration.agreement.AgreementMetric (top-1 or cosine)."""
     sessions = {key: {"ort_cpu": session(data), "simulated": session(data, optimized=False)}
                 for key, data in int8_models.items()}
-    results = {key: {rt: Agreement(embedding) for rt in RUNTIMES} for key in int8_models}
+    results = {key: {rt: metric.accumulator() for rt in RUNTIMES} for key in int8_models}
     for index, tensor in enumerate(tensors):
         if fp32_cache is not None and index < len(fp32_cache):
             ref = fp32_cache[index]

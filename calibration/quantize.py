@@ -141,6 +141,15 @@ class Stamp:
     float_nodes: tuple[str, ...]
 
 
+def stamp_settings(recipe: Recipe, stamp: Stamp) -> dict:
+    """What `nxport.int8` records, whatever the cut."""
+    import onnxruntime
+
+    return {"recipe": recipe.to_dict(), "format": "QDQ", "onnxruntime": onnxruntime.__version__,
+            "calibration_sha256": stamp.calibration_sha256, "calibration_samples": stamp.calibration_samples,
+            "float_nodes": list(stamp.float_nodes)}
+
+
 def dequantize_tail_inputs(qmodel, tail: set[str]) -> int:
     """Feed the float tail (Softmax, L2 normalization) the float tensor itself, not a Q -> DQ copy.
 
@@ -178,7 +187,6 @@ def drop_dead_nodes(qmodel) -> None:
 def finalize(qmodel, fp32_model, recipe: Recipe, stamp: Stamp):
     """Strip unused opset imports, restore names/doc_string/metadata, IR <= 9, record settings."""
     import onnx
-    import onnxruntime
 
     if recipe.keep_output_tail_float:
         dequantize_tail_inputs(qmodel, set(output_tail_nodes(fp32_model)))
@@ -198,10 +206,8 @@ def finalize(qmodel, fp32_model, recipe: Recipe, stamp: Stamp):
     for entry in fp32_model.metadata_props:
         if entry.key != INT8_METADATA_KEY:
             qmodel.metadata_props.add(key=entry.key, value=entry.value)
-    settings = {"recipe": recipe.to_dict(), "format": "QDQ", "onnxruntime": onnxruntime.__version__,
-                "calibration_sha256": stamp.calibration_sha256, "calibration_samples": stamp.calibration_samples,
-                "float_nodes": list(stamp.float_nodes)}
-    qmodel.metadata_props.add(key=INT8_METADATA_KEY, value=json.dumps(settings, sort_keys=True, separators=(",", ":")))
+    qmodel.metadata_props.add(key=INT8_METADATA_KEY, value=json.dumps(stamp_settings(recipe, stamp), sort_keys=True,
+                                                                     separators=(",", ":")))
     onnx.checker.check_model(qmodel, full_check=True)
     return qmodel
 

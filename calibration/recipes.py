@@ -81,5 +81,9 @@ NAIVE = Recipe(activation_type=QuantTypeName.INT8, weight_type=QuantTypeName.INT
                weight_storage=WeightStorage.INT8, bias_correction=False, align_input_grid=False,
                weight_rounding=WeightRounding.NEAREST, name="naive")
 DEFAULT = Recipe()
+# Detectors (bboxes-): the network up to its raw head, MinMax, per-channel int8 weights, uint8 activations,
+# the box decode float (calibration.cut.DetectorHead); judged box for box, so nothing is searched.
+DETECTOR = Recipe(weight_storage=WeightStorage.INT8, weight_rounding=WeightRounding.NEAREST, bias_correction=False,
+                  align_input_grid=False, name="detector")
 # What the automatic mode tries before keeping layers in float, in order.
 AUTO_BASES = (DEFAULT,)

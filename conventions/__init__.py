@@ -4,7 +4,7 @@
     conventions.assert_conformant("model.onnx")       # raises core.errors.ConformanceError on a MUST
     python -m nxport.conventions model.onnx [--json]         # exits 0 conformant / 1 MUST failed / 2 unreadable
 
-`import conventions` stays light (the exporter imports conventions.names on every run): onnx is
+`import nxport.conventions` stays light (the exporter imports nxport.conventions.names on every run): onnx is
 imported on the first check(), onnxruntime only by the runtime stage.
 """
 
@@ -27,7 +27,7 @@ def check(model: str | os.PathLike | bytes | onnx.ModelProto, *, runtime: bool =
 
     reference: also run it in onnxruntime 1.17, the Nx reference runtime, from the environment
     ./setup.sh creates (a missing environment is an INFO finding, never a pass in disguise).
-    runtime: also run it in onnxruntime on a real photo (`image`: None = skimage's chelsea, a path,
+    runtime: also run it in onnxruntime on a real photo (`image`: None = the chelsea photo nxport ships, a path,
     a PIL image or a uint8 RGB array). profile: "image", "text" (CLIP text tower) or None to detect
     it (an input named `tokens-` means text). limits: conventions.sandbox.Limits (wall clock, memory
     cap, feed size); its wall clock bounds the whole call, every stage together (from `limits.started`

@@ -18,6 +18,7 @@ from enum import Enum
 
 from nxport.conventions.checking.context import TEXT_INPUT, Loaded, ModelContext, TensorInfo, build_context, load_source
 from nxport.conventions.checking.findings import Finding, Level
+from nxport.conventions.kinds import ArtifactKind, all_kinds, get_kind, kind_of, optional_input_names
 from nxport.conventions.limits import IR_VERSION_MAX, OPSET_DEFAULT, OPSET_MAX, OPSET_MIN  # noqa: F401  re-exported
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout
@@ -37,17 +38,13 @@ class Profile(str, Enum):
     TEXT = "text"  # the text tower of a CLIP pair (`tokens-` input)
 
 
-class OutputKind(str, Enum):
-    SCORES = "scores"
-    BBOXES = "bboxes"
-    ALARM = "alarm"
-    EMBEDDING = "embedding"
-    UNKNOWN = "unknown"
-
-
-_KNOWN_KINDS = frozenset(k.value for k in OutputKind if k is not OutputKind.UNKNOWN)
+# One member per registered kind (conventions.kinds), plus UNKNOWN: consumers compare with
+# OutputKind.SCORES etc. while the list itself comes from the registry.
+OutputKind = Enum("OutputKind", {**{k.name.upper(): k.name for k in all_kinds()}, "UNKNOWN": "unknown"}, type=str)
+OutputKind.__doc__ = "The kind of an artifact's primary output (conventions.kinds), or UNKNOWN."
+OutputKind.__module__ = __name__
 # The output a consumer serves or measures when a graph has several: Nx post-processing first.
-_KIND_PRIORITY = (OutputKind.SCORES, OutputKind.BBOXES, OutputKind.EMBEDDING, OutputKind.ALARM)
+_KIND_PRIORITY = tuple(OutputKind(k.name) for k in sorted(all_kinds(), key=lambda k: k.priority))
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,16 @@ class Contract:
     ir_version: int
     provenance: dict
     findings: tuple[Finding, ...] = field(repr=False)  # the checker's static findings
+    # every output of a registered kind beside the primary one, e.g. the `alarm-` flags of a classifier
+    companions: tuple[tuple[OutputKind, TensorInfo], ...] = ()
+
+    @property
+    def kind_spec(self) -> ArtifactKind | None:
+        """The registered kind of the primary output (None for UNKNOWN)."""
+        return None if self.kind is OutputKind.UNKNOWN else get_kind(self.kind.value)
+
+    def companion(self, kind: OutputKind) -> TensorInfo | None:
+        return next((t for k, t in self.companions if k is kind), None)
 
     @property
     def violations(self) -> tuple[Finding, ...]:
@@ -125,6 +132,7 @@ def contract_from_context(ctx: ModelContext, loaded: Loaded, findings: list[Find
     chosen = _text_input(ctx) if text else ctx.image_input
     output, kind = _primary_output(ctx)
     parsed = ctx.parsed_outputs[output.name] if output is not None else None
+    spec = kind_of(kind.value)
     return Contract(
         source=loaded.label,
         profile=Profile(ctx.profile),
@@ -133,14 +141,15 @@ def contract_from_context(ctx: ModelContext, loaded: Loaded, findings: list[Find
         normalization=None if text else ctx.normalization,
         output=output,
         kind=kind,
-        labels=_labels(parsed) if kind in (OutputKind.SCORES, OutputKind.BBOXES, OutputKind.ALARM) else (),
+        labels=_labels(spec, parsed) if spec is not None and spec.carries_labels else (),
         embedding=_embedding(parsed, output) if kind is OutputKind.EMBEDDING else None,
-        optional_inputs=tuple(t for t in ctx.inputs if t.name in ("nms_sensitivity-", "mask-")),
+        optional_inputs=tuple(t for t in ctx.inputs if t.name in optional_input_names()),
         int8=int8_declaration(ctx.model),
         opset=default_opset(ctx.model),
         ir_version=int(ctx.model.ir_version),
         provenance=read_provenance(ctx.model),
         findings=tuple(findings),
+        companions=_companions(ctx, output),
     )
 
 
@@ -155,20 +164,30 @@ def _layout(image: TensorInfo | None) -> InputLayout | None:
     return InputLayout.from_shape(image.shape)
 
 
-def _primary_output(ctx: ModelContext) -> tuple[TensorInfo | None, OutputKind]:
-    by_kind = {}
+def _outputs_by_kind(ctx: ModelContext) -> dict[OutputKind, TensorInfo]:
+    """The first output of each registered kind."""
+    by_kind: dict[OutputKind, TensorInfo] = {}
     for t in ctx.outputs:
-        kind = ctx.parsed_outputs[t.name].kind
-        if kind in _KNOWN_KINDS and OutputKind(kind) not in by_kind:
-            by_kind[OutputKind(kind)] = t
+        kind = kind_of(ctx.parsed_outputs[t.name].kind)
+        if kind is not None and OutputKind(kind.name) not in by_kind:
+            by_kind[OutputKind(kind.name)] = t
+    return by_kind
+
+
+def _companions(ctx: ModelContext, primary: TensorInfo | None) -> tuple[tuple[OutputKind, TensorInfo], ...]:
+    return tuple((kind, t) for kind, t in _outputs_by_kind(ctx).items() if t is not primary)
+
+
+def _primary_output(ctx: ModelContext) -> tuple[TensorInfo | None, OutputKind]:
+    by_kind = _outputs_by_kind(ctx)
     for kind in _KIND_PRIORITY:
         if kind in by_kind:
             return by_kind[kind], kind
     return (ctx.outputs[0] if ctx.outputs else None), OutputKind.UNKNOWN
 
 
-def _labels(parsed) -> tuple[str, ...]:
-    pairs = sorted((int(k), v) for k, v in parsed.class_pairs() if k.isdigit())
+def _labels(kind: ArtifactKind, parsed) -> tuple[str, ...]:
+    pairs = sorted((int(k), v) for k, v in kind.class_pairs(parsed) if k.isdigit())
     return tuple(name for _, name in pairs)
 
 

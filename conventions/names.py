@@ -1,6 +1,7 @@
 """Nx output names: `<kind>-<k1>:<v1>;<k2>:<v2>` (rules D0, E1-E3) - formatting and parsing.
 
-The exporters build names with the same module the checker parses them with, so the two cannot drift.
+The grammar shared by every kind. Each kind builds its own names (`conventions.kinds.<kind>.format_name`)
+with `format_pairs`, and the checker parses them with `parse_output_name`, so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -8,26 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-KNOWN_KINDS = ("scores", "bboxes", "alarm", "embedding")
 FORBIDDEN_IN_CLASS_NAMES = (";", "\n", "\r", ":")  # ':' is SHOULD NOT (E2); refused by the exporter
 _DECIMAL_ID = re.compile(r"^(0|[1-9][0-9]*)$")
 
 
 def format_pairs(kind: str, pairs: list[tuple[str, str]]) -> str:
     return f"{kind}-" + ";".join(f"{key}:{value}" for key, value in pairs)
-
-
-def format_scores_name(labels: list[str]) -> str:
-    return format_pairs("scores", [(str(i), name) for i, name in enumerate(labels)])
-
-
-def format_bboxes_name(labels: list[str]) -> str:
-    """`bboxes-format:xyxysc;0:<name>;...` (rule D3): rows [x1, y1, x2, y2, score, class_id]."""
-    return format_pairs("bboxes", [("format", "xyxysc"), *((str(i), name) for i, name in enumerate(labels))])
-
-
-def format_embedding_name(dim: int, norm: str, pool: str) -> str:
-    return format_pairs("embedding", [("dim", str(dim)), ("norm", norm), ("pool", pool)])
 
 
 @dataclass
@@ -43,10 +30,6 @@ class ParsedName:
     @property
     def body(self) -> str:
         return self.raw.split("-", 1)[1] if self.kind is not None else ""
-
-    def class_pairs(self) -> list[tuple[str, str]]:
-        """Pairs that are class entries (bboxes names start with a `format:` key)."""
-        return [(k, v) for k, v in self.pairs if not (self.kind == "bboxes" and k == "format")]
 
 
 def parse_output_name(name: str) -> ParsedName:

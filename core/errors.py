@@ -141,6 +141,15 @@ class MissingDependencyError(NxportError):
         )
 
 
+class MissingExtraError(MissingDependencyError):
+    """A command needs an extra the light install (`pip install nxport`) leaves out (core/extras.py)."""
+
+    def __init__(self, extra: str, missing: list[str], feature: str, fix: str):
+        NxportError.__init__(
+            self, f"{feature} needs the {extra!r} extra; not installed: {', '.join(missing)}", fix=fix)
+        self.extra, self.missing = extra, missing
+
+
 class ArtifactContractError(NxportError):
     """An artifact breaks the Nx contract a consumer relies on; names the rule ids the checker reports."""
 

@@ -1,5 +1,5 @@
-"""The one error guard of every entry point (`nxport ...`, `python -m nxport.conventions`, `-m calibration`,
-`-m serving`): a typed error becomes one clear stderr line and its exit code, never a traceback. The
+"""The one error guard of every entry point (`nxport ...`, `python -m nxport.conventions`, `-m nxport.calibration`,
+`-m nxport.serving`): a typed error becomes one clear stderr line and its exit code, never a traceback. The
 guard also sets the output verbosity (-q / -v) before any work, so every command is equally quiet."""
 
 from __future__ import annotations

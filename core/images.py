@@ -1,7 +1,8 @@
 """Reading photos the way a camera pipeline sees them: RGB, EXIF-upright, typed errors.
 
-Also the real photos that ship inside installed packages (scikit-image, matplotlib), used for
-parity checks, the checker's runtime run and tests, so that nothing depends on a download.
+Also real photos that need no download: one ships with nxport itself (data/chelsea.png, what the
+checker's runtime stage feeds, so the light install needs no photo package), the rest of the parity
+set inside installed packages (scikit-image, matplotlib: the export extra).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import numpy as np
 from nxport.core.errors import ImageDecodeError, ImageTooLargeError, NxportError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+# Chelsea the cat, 451x300 RGB: scikit-image 0.26.0's skimage/data/chelsea.png, byte for byte (sha256
+# 596aa1e7...c4bb), "No copyright restrictions. CC0 by the photographer (Stefan van der Walt)".
+SHIPPED_PHOTO = Path(__file__).resolve().parent / "data" / "chelsea.png"
 
 # Decompression-bomb guard: a 16k x 16k frame is far beyond any camera we target.
 MAX_PIXELS = 16384 * 16384
@@ -94,12 +99,17 @@ def iter_image_files(folder: str | Path, recursive: bool = True) -> list[Path]:
     return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def chelsea() -> np.ndarray:
+    """The photo shipped with nxport (uint8 RGB (300, 451, 3)), the same pixels as skimage.data.chelsea()."""
+    return np.asarray(load_image(SHIPPED_PHOTO))
+
+
 def sample_photos() -> list[Photo]:
-    """Real photographs shipped inside installed packages (no network)."""
+    """Real photographs shipped inside nxport and installed packages (no network)."""
     import skimage.data as data
 
     photos = [
-        Photo("chelsea", data.chelsea()),
+        Photo("chelsea", chelsea()),
         Photo("coffee", data.coffee()),
         Photo("astronaut", data.astronaut()),
         Photo("rocket", data.rocket()),

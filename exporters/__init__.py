@@ -3,7 +3,7 @@
     from nxport.exporters import ClassifierConfig, export_classifier
     result = export_classifier(ClassifierConfig(model="resnet18", weights="resnet18.safetensors"))
 
-Names resolve lazily: `import exporters.config` (the CLI's option tables) must not load torch.
+Names resolve lazily: `import nxport.exporters.config` (the CLI's option tables) must not load torch.
 """
 
 import importlib
@@ -24,4 +24,8 @@ __all__ = sorted(_PUBLIC)
 def __getattr__(name: str):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'exporters' has no attribute {name!r}")
+    if name.startswith("export_"):  # torch and the model libraries: a typed error on the light install
+        from nxport.core.extras import require
+
+        require("export")
     return getattr(importlib.import_module(_PUBLIC[name]), name)

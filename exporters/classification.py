@@ -23,7 +23,8 @@ from nxport.exporters.reparam import reparameterize_for_export
 from nxport.exporters.report import ArtifactPaths
 from nxport.exporters.timm_source import LoadedModel, load_timm_model
 from nxport.exporters.verification import export_verified
-from nxport.conventions.names import format_scores_name
+from nxport.conventions.kinds.alarm import attach_alarm_head
+from nxport.conventions.kinds.scores import format_name as format_scores_name
 from nxport.conventions.normalization import Normalization
 
 INPUT_NAME = "image-"  # rule B2
@@ -126,6 +127,8 @@ def build_classifier(config: ClassifierConfig, ctx: ExportContext, source: Class
     provenance["labels"] = {"count": len(labels), "source": labels_source}
     provenance["activation"] = config.activation.value
     provenance["reparameterization"] = reparam
+    if config.alarm is not None:
+        provenance["alarm"] = attach_alarm_head(graph, feeds, config.alarm, config.parity_atol)
     if config.architecture:
         provenance["architecture_overrides"] = config.architecture
     if graph.simplify_info is not None:

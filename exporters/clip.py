@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from nxport.conventions.names import format_embedding_name, format_scores_name
+from nxport.conventions.kinds import TEXT_INPUT
+from nxport.conventions.kinds.embedding import format_name as format_embedding_name
+from nxport.conventions.kinds.scores import format_name as format_scores_name
 from nxport.conventions.normalization import Normalization
 from nxport.exporters.classification import INPUT_NAME, input_shape, provenance_of
 from nxport.exporters.clip_sources import ClipModel, load_hf_clip, load_open_clip
@@ -30,7 +32,6 @@ from nxport.exporters.templates import TEMPLATES
 from nxport.core.atomic import PendingFile
 from nxport.core.errors import ConfigError, ParityError
 
-TEXT_INPUT = "tokens-"
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
 PAIR_PROMPTS = ("a photo of a cat", "a cup of coffee", "an astronaut in a space suit", "a rocket on a launch pad",
                 "a motorcycle", "a portrait of a woman in uniform")

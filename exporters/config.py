@@ -162,10 +162,15 @@ class ClassifierConfig:
     ema: bool = False  # a training checkpoint's EMA weights (state_dict_ema) instead of its plain ones
     architecture: dict | None = None  # random init only: constructor overrides, e.g. {"depth": 2}
     targets: tuple[str, ...] = ()  # NPU profiles (conventions/targets): opset window + preflight in the report
+    alarm: float | None = None  # add `alarm-<labels>` = scores > alarm (conventions.kinds.alarm, rule D4)
 
     def __post_init__(self):
         # Accept plain strings from library callers; keep the typed values all the way through.
         self.activation = Activation(self.activation)
+        if self.alarm is not None:
+            from nxport.conventions.kinds.alarm import check_threshold
+
+            self.alarm = check_threshold(self.alarm)
         check_architecture_overrides(self.architecture, self.random_init)
         self.targets = tuple(self.targets)
         self.output_dir = Path(self.output_dir)

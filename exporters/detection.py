@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nxport.conventions.names import format_bboxes_name
+from nxport.conventions.kinds.bboxes import BBOXES, format_name as format_bboxes_name
 from nxport.conventions.normalization import Normalization
 from nxport.exporters.artifact import ExportResult
 from nxport.exporters.detection_config import FAMILY_DEFAULTS, DetectionConfig, HeadLayout
@@ -166,8 +166,7 @@ class DetectionTask(ExportTask):
         return build_detector(self.config, ctx, loaded)
 
 
-@register_task("detection", DetectionConfig, "YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
-               "bboxes-format:xyxysc;<id>:<name>")
+@register_task("detection", DetectionConfig, f"YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> {BBOXES.grammar}")
 def export_detection(config: DetectionConfig) -> ExportResult:
     return run_export(DetectionTask(config)).single()
 

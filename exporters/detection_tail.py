@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nxport.conventions.kinds import bboxes
 from nxport.exporters.detection_config import HeadLayout
 
-THRESHOLD_INPUT = "nms_sensitivity-"
-MASK_INPUT = "mask-"
+THRESHOLD_INPUT, MASK_INPUT = bboxes.THRESHOLD_INPUT.name, bboxes.MASK_INPUT.name
 ROWS_DIM = "detections"  # symbolic N: no shape-mismatch warning when N varies (rule D3)
 PREFIX = "nxport_tail/"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from nxport.conventions.names import format_embedding_name
+from nxport.conventions.kinds.embedding import format_name as format_embedding_name
 from nxport.conventions.normalization import Normalization
 from nxport.exporters.artifact import ExportResult
 from nxport.exporters.classification import INPUT_NAME, input_shape, provenance_of, timm_source_info

@@ -5,6 +5,7 @@
     nxport export embedding --model tf_efficientnet_lite0 --weights lite0.pth --pool gem
     nxport export preconfigured facebook/dinov2-small --weights dinov2-small/
     nxport list-models 'facebook/*'          nxport show-model facebook/dinov2-small
+    nxport rules 'D*'                        (every rule id: level, title, source, producer)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nxport.core.extras import require
 from nxport.core.guard import add_verbosity_everywhere, run_guarded
 from nxport.exporters.npu_target import add_target_option
 
@@ -71,6 +73,7 @@ def _classifier_config(args):
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite,
         parity_images=args.parity_images, parity_atol=args.parity_atol, simplify=args.simplify,
         reparameterize=args.reparam, ema=args.ema, targets=tuple(getattr(args, "target", None) or ()),
+        alarm=args.alarm,
     )
 
 
@@ -84,6 +87,8 @@ def _add_classification(sub) -> None:
     heads.add_argument("--replace-char", help="replace ';', ':' and line breaks in class names (rule E2)")
     heads.add_argument("--activation", choices=["softmax", "sigmoid"], default="softmax",
                        help="sigmoid for multi-label models")
+    heads.add_argument("--alarm", type=float, metavar="THRESHOLD",
+                       help="also output `alarm-<id>:<name>;...` = (scores > THRESHOLD) as 0/1 flags (rule D4)")
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
     add_target_option(parser)
@@ -242,14 +247,16 @@ def _compose(parser: argparse.ArgumentParser, package_cli: str) -> None:
 def _add_detection(sub) -> None:
     from nxport.exporters.detection_cli import add_arguments, run
 
-    parser = sub.add_parser("detection", help="YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> "
-                            "bboxes-format:xyxysc;<id>:<name>")
+    from nxport.conventions.kinds.bboxes import BBOXES
+
+    parser = sub.add_parser("detection", help=f"YOLO ONNX / RetinaFace / YOLOS+DETR + decode/NMS tail -> {BBOXES.grammar}")
     add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def _run_list_models(args) -> int:
     if args.timm:
+        require("export", "timm")
         import timm
 
         names = timm.list_models(args.pattern or "*")
@@ -272,6 +279,20 @@ def _run_list_models(args) -> int:
     return 0 if names else 1
 
 
+def _run_rules(args) -> int:
+    import json
+
+    from nxport.conventions.checking.rulebook import catalog
+
+    entries = catalog(args.pattern or "*")
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2))
+    else:
+        print("\n".join(e.format() for e in entries) if entries else
+              f"no rule id matches {args.pattern!r}; ids look like A1, D*, T-rknn-op, 'T-*-op'")
+    return 0 if entries else 1
+
+
 def _run_show_model(args) -> int:
     import json
 
@@ -288,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nxport {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="export a model to an Nx artifact")
+    export.set_defaults(extra="export")  # every task: torch and the model libraries (core/extras.py)
     tasks = export.add_subparsers(dest="task", required=True)
     _add_classification(tasks)
     _add_embedding(tasks)
@@ -305,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--timm", action="store_true", help="list timm architectures instead")
     listing.add_argument("--templates", action="store_true", help="list the HF preprocessing templates")
     listing.set_defaults(run=_run_list_models)
+    rules = commands.add_parser("rules", help="every rule id (A-H, T-<target>-*) with level, title, source and producer")
+    rules.add_argument("pattern", nargs="?", help="shell-style, e.g. 'D*', 'H?' or 'T-rknn-*'")
+    rules.add_argument("--json", action="store_true", help="one JSON list")
+    rules.set_defaults(run=_run_rules)
     show = commands.add_parser("show-model", help="one preconfigured model's full spec as JSON")
     show.add_argument("model")
     show.set_defaults(run=_run_show_model)
@@ -312,9 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_with_extra(args) -> int:
+    """A command that needs an extra says so first: before its early checks import anything from it."""
+    if getattr(args, "extra", None):
+        require(args.extra)
+    return args.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_guarded(args.run, args)
+    return run_guarded(_run_with_extra, args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
     POST /embed     {"inputs": [b64 | data: URL, ...], "normalize": true, "model"?: str, "kind"?: "image"|"text"}
                     -> [[float, ...], ...]
     POST /classify  {"inputs": [...], "top_k": 5, "model"?: str} -> [[{"label", "score", "id"}, ...], ...]
+                    (an artifact with `alarm-` flags adds "alarm": true|false to every entry; every raised
+                    alarm is among the top_k entries unless more than top_k classes pass the threshold)
     POST /detect    {"inputs": [...], "threshold"?: 0..1, "model"?: str}
                     -> [[{"box": [x1, y1, x2, y2] in the sent image's pixels, "label", "score", "class_id"}, ...], ...]
     GET  /info      every served model: task, dimension / labels count, input, preprocessing, opset, INT8...
@@ -123,7 +125,8 @@ async def _tensors(runtime: Runtime, model: ServedModel, inputs: list[str], kind
     return results
 
 
-async def _infer(runtime: Runtime, request: Request, model: ServedModel, inputs: list[str], kind: str):
+async def _infer(runtime: Runtime, request: Request, model: ServedModel, inputs: list[str], kind: str,
+                 *, with_companions: bool = False):
     timings = request.state.timings
     start = time.perf_counter()
     tensors = await _tensors(runtime, model, inputs, kind)
@@ -131,7 +134,18 @@ async def _infer(runtime: Runtime, request: Request, model: ServedModel, inputs:
     outputs = await runtime.batchers[model.name].infer(tensors)
     timings.update(decode=(middle - start) * 1000, inference=(time.perf_counter() - middle) * 1000)
     request.state.log.update(model=model.name, inputs=len(inputs), kind=kind)
-    return outputs.reshape(len(inputs), -1)
+    rows = outputs.reshape(len(inputs), -1)
+    return rows if with_companions or not model.spec.companions else rows[:, :model.spec.width]
+
+
+def split_companions(rows: np.ndarray, spec) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Joined rows (primary output, then each companion, see batching.joined_outputs) -> the primary
+    output and {response field: values}."""
+    primary, start, extra = rows[:, :spec.width], spec.width, {}
+    for companion in spec.companions:
+        extra[companion.field] = rows[:, start:start + companion.width]
+        start += companion.width
+    return primary, extra
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -139,11 +153,15 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def top_k(scores: np.ndarray, labels: tuple[str, ...], k: int) -> list[list[dict]]:
+def top_k(scores: np.ndarray, labels: tuple[str, ...], k: int, flags: dict[str, np.ndarray] | None = None
+          ) -> list[list[dict]]:
+    """Best k per row; `flags` (response field -> (N, C) 0/1 values) add a boolean per entry."""
     k = min(k, scores.shape[1])
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return [[{"label": labels[j] if j < len(labels) else str(j), "score": float(row[j]), "id": int(j)}
-             for j in best] for row, best in zip(scores, order)]
+    flags = flags or {}
+    return [[{"label": labels[j] if j < len(labels) else str(j), "score": float(row[j]), "id": int(j),
+              **{name: bool(values[i, j] > 0.5) for name, values in flags.items()}}
+             for j in best] for i, (row, best) in enumerate(zip(scores, order))]
 
 
 async def embed(runtime: Runtime, request: Request, payload: EmbedRequest):
@@ -158,8 +176,9 @@ async def embed(runtime: Runtime, request: Request, payload: EmbedRequest):
 async def classify(runtime: Runtime, request: Request, payload: ClassifyRequest):
     check_count(payload.inputs, runtime.settings)
     model = runtime.registry.for_classify(payload.model)
-    scores = await _infer(runtime, request, model, payload.inputs, "image")
-    return top_k(scores, model.spec.labels, payload.top_k)
+    rows = await _infer(runtime, request, model, payload.inputs, "image", with_companions=True)
+    scores, flags = split_companions(rows, model.spec)
+    return top_k(scores, model.spec.labels, payload.top_k, flags)
 
 
 async def detect(runtime: Runtime, request: Request, payload):

@@ -49,6 +49,15 @@ def dynamic_batch_variant(model, input_name: str):
     return variant
 
 
+def joined_outputs(session, names: list[str], feeds: dict) -> np.ndarray:
+    """The named outputs as one (N, total) array, side by side in `names` order: the batcher moves one
+    array per sample, so companion outputs (a classifier's `alarm-` flags) travel beside the primary one."""
+    outputs = session.run(names, feeds)
+    if len(outputs) == 1:
+        return outputs[0]
+    return np.concatenate([o.reshape(len(o), -1) for o in outputs], axis=1)
+
+
 @dataclass
 class BatchRunner:
     """Runs (N, ...) inputs through one session; `mode` says whether N > 1 runs at once."""
@@ -59,10 +68,12 @@ class BatchRunner:
     mode: BatchingMode
     max_batch: int
     reason: str = ""
+    extra_outputs: tuple[str, ...] = ()  # joined after the primary output (see joined_outputs)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         step = self.max_batch if self.mode is BatchingMode.DYNAMIC else 1
-        outputs = [self.session.run([self.output_name], {self.input_name: batch[i:i + step]})[0]
+        names = [self.output_name, *self.extra_outputs]
+        outputs = [joined_outputs(self.session, names, {self.input_name: batch[i:i + step]})
                    for i in range(0, len(batch), step)]
         return np.concatenate(outputs, axis=0)
 
@@ -72,14 +83,15 @@ class BatchRunner:
 
 
 def build_runner(model, input_name: str, output_name: str, samples: np.ndarray, *, threads: int,
-                 max_batch: int, mode: BatchingMode) -> BatchRunner:
+                 max_batch: int, mode: BatchingMode, extra_outputs: tuple[str, ...] = ()) -> BatchRunner:
     """Session for `model`; with mode DYNAMIC a verified batch-N variant when the graph allows one.
 
     `samples` (2, ...) are fed one by one to the original (which also proves the artifact runs)
     and together to the variant."""
+    names = [output_name, *extra_outputs]
     base = make_session(model.SerializeToString(), threads)
-    expected = np.concatenate([base.run([output_name], {input_name: samples[i:i + 1]})[0] for i in range(2)])
-    runner = BatchRunner(base, input_name, output_name, BatchingMode.PER_IMAGE, max_batch)
+    expected = np.concatenate([joined_outputs(base, names, {input_name: samples[i:i + 1]}) for i in range(2)])
+    runner = BatchRunner(base, input_name, output_name, BatchingMode.PER_IMAGE, max_batch, extra_outputs=extra_outputs)
     if mode is BatchingMode.PER_IMAGE:
         runner.reason = "per-image batching requested"
         return runner
@@ -88,7 +100,7 @@ def build_runner(model, input_name: str, output_name: str, samples: np.ndarray, 
         return runner
     try:
         session = make_session(dynamic_batch_variant(model, input_name).SerializeToString(), threads)
-        got = session.run([output_name], {input_name: samples})[0]
+        got = joined_outputs(session, names, {input_name: samples})
     except Exception as exc:  # ORT raises its own exception types for shape errors; any means "no"
         runner.reason = f"the graph does not run with batch 2 ({type(exc).__name__}: {str(exc)[:200]})"
         return runner
@@ -96,7 +108,7 @@ def build_runner(model, input_name: str, output_name: str, samples: np.ndarray, 
         diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
         runner.reason = f"batch-2 outputs differ from batch-1 ({got.shape} vs {expected.shape}, max |d| {diff:.3g})"
         return runner
-    return BatchRunner(session, input_name, output_name, BatchingMode.DYNAMIC, max_batch)
+    return BatchRunner(session, input_name, output_name, BatchingMode.DYNAMIC, max_batch, extra_outputs=extra_outputs)
 
 
 class Batcher:

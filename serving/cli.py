@@ -13,7 +13,6 @@ import errno
 import logging
 import socket
 
-from nxport.core.errors import MissingDependencyError
 from nxport.serving.errors import PortUnavailableError
 from nxport.serving.settings import OPTIONS, BatchingMode, Settings, resolve_settings
 
@@ -49,11 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _require_server_packages() -> None:
-    for package in ("fastapi", "uvicorn"):
-        try:
-            __import__(package)
-        except ImportError as exc:
-            raise MissingDependencyError(package, "serving (python -m nxport.serving / nxport serve)") from exc
+    from nxport.core.extras import require
+
+    require("serve")  # MissingExtraError: pip install "nxport[serve]"
 
 
 def _configure_logging(level: str) -> None:

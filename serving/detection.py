@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field
 
+from nxport.conventions.kinds import bboxes
 from nxport.serving.errors import ValidationError
 from nxport.serving.schemas import _Request
 from nxport.serving.settings import BatchingMode
 
-THRESHOLD_INPUT, MASK_INPUT = "nms_sensitivity-", "mask-"
+THRESHOLD_INPUT, MASK_INPUT = bboxes.THRESHOLD_INPUT.name, bboxes.MASK_INPUT.name
 DEFAULT_THRESHOLD = 0.25  # Ultralytics' predict default, also the exporter's baked default
 
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from nxport.conventions.contract import Contract, OutputKind, Profile, read_contract
+from nxport.conventions.kinds import TEXT_INPUT, all_kinds
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout
 from nxport.serving.batching import BatchRunner
 from nxport.serving.errors import ArtifactError, TokenizerError
 from nxport.serving.settings import Settings
 
-TEXT_INPUT_PREFIX = "tokens-"
+TEXT_INPUT_PREFIX = TEXT_INPUT
 PAIR_SUFFIXES = {"_img": "image", "_txt": "text"}
 
 
@@ -32,6 +33,20 @@ class Task(str, Enum):
     EMBEDDING = "embedding"
     TEXT_EMBEDDING = "text-embedding"
     DETECTION = "detection"
+
+
+# The task that answers on each kind's serving route (conventions.kinds: ArtifactKind.route).
+ROUTE_TASKS = {"/classify": Task.CLASSIFICATION, "/detect": Task.DETECTION, "/embed": Task.EMBEDDING}
+
+
+@dataclass(frozen=True)
+class Companion:
+    """An output served beside the primary one, in the primary route's response (a classifier's
+    `alarm-` flags): `field` is the key it adds to each entry, `width` its values per sample."""
+
+    output_name: str
+    field: str
+    width: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,12 @@ class ArtifactSpec:
     labels: tuple[str, ...] = ()
     dimension: int | None = None
     normalized_in_graph: bool = False
+    companions: tuple[Companion, ...] = ()
+
+    @property
+    def width(self) -> int:
+        """Values per sample of the primary output (the rest of a joined row belongs to the companions)."""
+        return int(np.prod([d for d in self.output_shape[1:] if isinstance(d, int)] or [1]))
 
 
 @dataclass
@@ -109,7 +130,17 @@ def _load_tokenizer(name: str, directory: Path):
                              "the artifact") from exc
 
 
-SERVED_KINDS = (OutputKind.SCORES, OutputKind.EMBEDDING, OutputKind.BBOXES)
+SERVED_KINDS = tuple(OutputKind(k.name) for k in all_kinds() if k.route in ROUTE_TASKS)
+
+
+def companions(contract: Contract) -> tuple[Companion, ...]:
+    """Outputs of kinds that ride on the primary kind's route (conventions.kinds: rides_on)."""
+    found = []
+    for kind in all_kinds():
+        t = contract.companion(OutputKind(kind.name)) if kind.rides_on == contract.kind.value else None
+        if t is not None and t.shape and all(isinstance(d, int) for d in t.shape):
+            found.append(Companion(t.name, kind.response_field, int(np.prod(t.shape[1:]))))
+    return tuple(found)
 
 
 def inspect_artifact(contract: Contract) -> ArtifactSpec:
@@ -125,9 +156,9 @@ def inspect_artifact(contract: Contract) -> ArtifactSpec:
                             dimension=contract.embedding.dim,
                             normalized_in_graph=contract.embedding.normalized_in_graph, **common)
     image = {"input_dtype": "float32", "layout": contract.layout, "normalization": contract.normalization}
-    if contract.kind in (OutputKind.SCORES, OutputKind.BBOXES):  # a detector's B9 inputs are fed by the server
-        task = Task.CLASSIFICATION if contract.kind is OutputKind.SCORES else Task.DETECTION
-        return ArtifactSpec(task, labels=contract.labels, **image, **common)
+    task = ROUTE_TASKS[contract.kind_spec.route]
+    if task is not Task.EMBEDDING:  # a detector's B9 inputs are fed by the server
+        return ArtifactSpec(task, labels=contract.labels, companions=companions(contract), **image, **common)
     return ArtifactSpec(Task.EMBEDDING, dimension=contract.embedding.dim,
                         normalized_in_graph=contract.embedding.normalized_in_graph, **image, **common)
 
@@ -168,7 +199,7 @@ def load_model(path: Path, settings: Settings, name: str | None = None) -> Serve
         else:
             runner = build_runner(model, spec.input_name, spec.output_name, _samples(spec),
                                   threads=settings.intra_op_threads, max_batch=settings.max_batch,
-                                  mode=settings.batching)
+                                  mode=settings.batching, extra_outputs=tuple(c.output_name for c in spec.companions))
     except Exception as exc:  # onnxruntime refuses the graph or cannot run it: not servable
         raise ArtifactError(f"{path.name} does not load or run in onnxruntime ({type(exc).__name__}: "
                             f"{str(exc)[:300]})", fix=f"check it with `python -m nxport.conventions {path}`") from exc
@@ -241,6 +272,9 @@ def model_info(model: ServedModel) -> dict:
     }
     if spec.task in (Task.CLASSIFICATION, Task.DETECTION):
         info["labels_count"] = len(spec.labels)
+        if spec.companions:
+            info["companions"] = {c.field: c.output_name[:117] + ("..." if len(c.output_name) > 117 else "")
+                                  for c in spec.companions}
     else:
         info["dimension"] = spec.dimension
         info["normalized_in_graph"] = spec.normalized_in_graph

@@ -49,7 +49,7 @@ def _killed_inside_the_write_window(final: Path) -> Path:
 def test_sigkill_inside_the_write_window_leaves_nothing_after_the_next_run(tmp_path):
     _killed_inside_the_write_window(tmp_path / "model.onnx")
     # The next run, in another process, writing another file into the same folder.
-    subprocess.run([sys.executable, "-c", "import sys; from core.atomic import write_bytes_atomic; "
+    subprocess.run([sys.executable, "-c", "import sys; from nxport.core.atomic import write_bytes_atomic; "
                     "write_bytes_atomic(sys.argv[1], b'ok')", str(tmp_path / "other.json")], check=True, timeout=60)
     assert _partials(tmp_path) == [] and (tmp_path / "other.json").read_bytes() == b"ok"
 

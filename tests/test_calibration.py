@@ -78,19 +78,19 @@ def default_result(lite0_artifact, calib_dir, eval_dir, tmp_path_factory):
 
     # The fits (GPTQ, bias correction) on 16 of the 48 samples keep the test quick; the default is 32.
     return calibrate(lite0_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path_factory.mktemp("int8"),
-                     recipe=replace(DEFAULT, fit_samples=16), target=0.97,
+                     recipe=replace(DEFAULT, fit_samples=16), min_agreement=0.97,
                      augmentation=Augmentation(copies=1), progress=False)
 
 
 def test_real_weights_every_layer_int8_and_naive_side_by_side(default_result):
-    report = default_result.report
+    report = default_result.report.to_dict()
     bands = {b["min_margin"]: b for b in report["by_margin"]}
     print("\nours", report["top1_agreement"], "naive", report["naive"]["top1_agreement"], "by margin",
           [(m, b["top1_agreement"], b["images"]) for m, b in bands.items()], "kl", report["evaluation"]["int8"]
           ["ort_cpu"]["kl_mean"], "size", report["size_ratio"], "latency", report["latency_ratio"])
     assert report["metric"] == "top1_agreement"
-    # The target (0.97) applies to images whose FP32 margin is >= 0.1; near-ties are reported apart.
-    assert report["target_met"] is True and report["top1_agreement"] >= 0.9
+    # The goal (0.97) applies to images whose FP32 margin is >= 0.1; near-ties are reported apart.
+    assert report["min_agreement_met"] is True and report["top1_agreement"] >= 0.9
     ours_kl = max(r["kl_mean"] for r in report["evaluation"]["int8"].values())
     assert ours_kl < 0.1 * min(r["kl_mean"] for r in report["naive"]["by_runtime"].values())
     # Every Conv and the Gemm carry 8-bit weights; only the Softmax stays float.
@@ -133,7 +133,7 @@ def test_uint8_zp128_storage_is_lossless_and_the_default_fits_lower_kl(default_r
     artifact, fp32 = read_artifact(lite0_artifact)
     engine = Engine(artifact, fp32, ImageSet.from_folder(calib_dir), tmp_path)
     plain = engine.quantize(replace(DEFAULT, bias_correction=False, weight_storage=WeightStorage.INT8,
-                                    align_input_grid=False, weight_rounding=WeightRounding.NEAREST))
+                                    align_input_grid=False, weight_rounding=WeightRounding.NEAREST)).model
     stored = onnx.load_from_string(plain)
     assert store_weights(stored, WeightStorage.UINT8_ZP128) == 50
     inits = {t.name: t for t in stored.graph.initializer}
@@ -206,8 +206,8 @@ def test_int8_artifact_passes_checker_and_keeps_identity(default_result, lite0_a
     assert int8.graph.doc_string == fp32.graph.doc_string and int8.ir_version <= 9
     assert read_provenance(int8) == read_provenance(fp32)
     settings = read_int8_settings(int8)
-    assert settings["calibration_sha256"] == default_result.report["calibration"]["sha256"]
-    assert settings["recipe"]["name"] == default_result.report["recipe"]["name"]
+    assert settings["calibration_sha256"] == default_result.report.calibration["sha256"]
+    assert settings["recipe"]["name"] == default_result.report.result.recipe.name
     assert {op.domain for op in int8.opset_import} <= {"", "ai.onnx"}
     assert any(n.op_type == "QuantizeLinear" for n in int8.graph.node)
 
@@ -220,7 +220,7 @@ def test_softmax_stays_float(default_result):
     softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
     assert len(softmax) == 1 and softmax[0].output[0] == model.graph.output[0].name
     assert producers[softmax[0].input[0]].op_type not in ("DequantizeLinear",)
-    assert "/Softmax" in default_result.report["float_nodes"]
+    assert "/Softmax" in default_result.report.result.float_nodes
 
 
 def test_entropy_ranges_differ_from_minmax(lite0_artifact, calib_dir, tmp_path):
@@ -305,7 +305,7 @@ def test_cli_keeps_both_files_on_request_and_fails_an_impossible_target(lite0_ar
     out = tmp_path / "cli"
     proc = subprocess.run(
         [sys.executable, "-m", "nxport.calibration", str(lite0_artifact), "--images", str(calib_dir), "--eval-images",
-         str(eval_dir), "--output-dir", str(out), "--recipe", "default", "--target", "1.01", "--max-images", "4",
+         str(eval_dir), "--output-dir", str(out), "--recipe", "default", "--min-agreement", "1.01", "--max-images", "4",
          "--max-eval-images", "30", "--keep-on-miss", "--no-compare-naive", "--no-progress", "--no-bias-correction",
          "--keep-float", "/backbone/conv_head/Conv"],
         capture_output=True, text=True, timeout=300, cwd=REPO,
@@ -313,7 +313,7 @@ def test_cli_keeps_both_files_on_request_and_fails_an_impossible_target(lite0_ar
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = json.loads((out / "efficientnet_lite0.int8.report.json").read_text())
     assert (out / "efficientnet_lite0.int8.onnx").is_file()
-    assert report["target_met"] is False and 0 < report["top1_agreement"] <= 1
+    assert report["min_agreement_met"] is False and 0 < report["top1_agreement"] <= 1
     assert {"size_ratio", "latency_ratio", "top5_overlap"} <= set(report)
     assert "MISSED" in proc.stdout
     # An explicit float layer is counted and said first: its weights stay float, the rest are 8-bit.
@@ -331,7 +331,7 @@ def test_embedding_artifact_reports_cosine(lite0_embedding_artifact, calib_dir, 
 
     result = calibrate(lite0_embedding_artifact, calib_dir, eval_images=eval_dir, output_dir=tmp_path,
                        max_images=6, max_eval_images=6, compare_naive=False, progress=False)
-    report = result.report
+    report = result.report.to_dict()
     print("\nembedding cosine mean", report["cosine_mean"], "min", report["cosine_min"])
     # Fully quantized (every Conv 8-bit), on photos it was not calibrated on.
     assert report["metric"] == "cosine_mean" and 0.99 <= report["cosine_mean"] <= 1.0001
@@ -371,7 +371,7 @@ def nearest_int8(lite0_artifact, calib_dir, tmp_path_factory):
     artifact, fp32 = read_artifact(lite0_artifact)
     engine = Engine(artifact, fp32, ImageSet.from_folder(calib_dir, max_images=6), tmp_path_factory.mktemp("nearest"))
     recipe = replace(DEFAULT, weight_rounding=WeightRounding.NEAREST, bias_correction=False, fit_samples=6)
-    return engine, recipe, engine.quantize(recipe)
+    return engine, recipe, engine.quantize(recipe).model
 
 
 def test_gptq_rounding_beats_nearest_on_each_layers_own_inputs(nearest_int8):
@@ -491,7 +491,8 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
                                           trials=trials)
     ranked = rankings[-1]
     assert found is not None and found.recipe.float_activations == (ranked[0][0],) and len(trials) == 1
-    model = onnx.load_from_string(found.model)
+    assert found.chosen.recipe is found.recipe  # the search hands back the Quantized it chose, records included
+    model = onnx.load_from_string(found.chosen.model)
     counts = inventory(model)
     assert counts["compute_nodes_int8"] == 50 and counts["weight_bytes_float"] == 0
     quantized = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
@@ -501,12 +502,33 @@ def test_auto_mode_spends_unrounded_activations_before_float_weights(nearest_int
     scored = onnx.load_from_string(data)
     keep_float(scored, {ranked[0][0]})
     x = engine.tuning_tensors()[0]
-    np.testing.assert_array_equal(evaluate.first_output(evaluate.session(found.model), "image-", x),
+    np.testing.assert_array_equal(evaluate.first_output(evaluate.session(found.chosen.model), "image-", x),
                                   evaluate.first_output(evaluate.session(scored.SerializeToString()), "image-", x))
     from nxport.calibration.errors import InvalidOptionError
 
     with pytest.raises(InvalidOptionError, match="not_a_tensor"):
         engine.quantize(replace(base, float_activations=("not_a_tensor",)))
+
+
+def test_quantize_returns_a_frozen_result_and_the_engine_keeps_none(nearest_int8):
+    """Results are returned, not stored: two recipes on one engine give two results, each with its own
+    fit records (the report reads them from the chosen one), and the engine holds no result fields."""
+    import dataclasses
+
+    from nxport.calibration.quantized import Quantized
+
+    from nxport.calibration.recipes import WeightRounding
+
+    engine, recipe, _ = nearest_int8
+    plain = engine.quantize(recipe)
+    gptq = engine.quantize(replace(recipe, weight_rounding=WeightRounding.GPTQ, name="gptq"))
+    assert isinstance(plain, Quantized) and plain.weight_rounding is None and plain.bias_correction is None
+    assert gptq.weight_rounding["layers"] == 50 and plain.weight_rounding is None  # the later run left it alone
+    assert plain.input_grid["aligned"] is True and plain.float_nodes == ("/Softmax",)
+    assert plain.sha256 != gptq.sha256 and plain.model == engine.quantize(recipe).model  # same recipe, same bytes
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain.model = b""
+    assert not {"input_grid", "rounding_info", "bias_info"} & set(vars(engine))
 
 
 def test_gptq_rounds_plain_convolutions_and_leaves_the_others_as_they_were(photos, tmp_path):
@@ -610,7 +632,7 @@ def test_sets_too_small_for_their_use_are_refused_before_any_work(tmp_path, phot
     calib = _photo_folder(tmp_path / "calib", photos, calibration, size=1 if calibration == 1 else 16)
     evals = _photo_folder(tmp_path / "eval", photos, evaluation, size=16) if evaluation else None
     with pytest.raises(TooFewImagesError) as info:
-        calibrate(tmp_path / "model.onnx", calib, eval_images=evals, output_dir=tmp_path / "out", target=target,
+        calibrate(tmp_path / "model.onnx", calib, eval_images=evals, output_dir=tmp_path / "out", min_agreement=target,
                   recipe="auto" if target else DEFAULT, progress=False)
     assert f"at least {minimum} images" in str(info.value) and "fix:" in str(info.value)
     assert info.value.exit_code == 2 and not (tmp_path / "out").exists()
@@ -622,7 +644,7 @@ def test_the_cli_refuses_the_default_claim_on_two_photos_in_one_line(lite0_artif
     calib = _photo_folder(tmp_path / "calib", photos, 3)
     assert main([str(lite0_artifact), "--images", str(calib), "--output-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: TooFewImagesError: Claiming a target (0.99) needs at least 30 images"), err
+    assert err.startswith("error: TooFewImagesError: Claiming --min-agreement 0.99 needs at least 30 images"), err
     assert "--eval-images" in err and "Traceback" not in err and not (tmp_path / "out").exists()
 
 
@@ -682,11 +704,35 @@ def test_a_missed_target_writes_nothing_unless_kept(tmp_path, photos):
     model = tiny_image_embedding(tmp_path / "tiny.onnx", 4)
     calib = _photo_folder(tmp_path / "calib", photos, 3, size=32)
     evals = _photo_folder(tmp_path / "eval", photos, 30, size=32)
-    common = dict(eval_images=evals, recipe=DEFAULT, target=1.01, compare_naive=False, progress=False)
+    common = dict(eval_images=evals, recipe=DEFAULT, min_agreement=1.01, compare_naive=False, progress=False)
     missed = calibrate(model, calib, output_dir=tmp_path / "out", **common)
-    assert missed.target_met is False and not missed.written
+    assert missed.min_agreement_met is False and not missed.written
     assert list((tmp_path / "out").glob("*")) == []
-    assert "not written (target missed; --keep-on-miss keeps it)" in missed.summary()
+    assert "not written (--min-agreement missed; --keep-on-miss keeps it)" in missed.summary()
     kept = calibrate(model, calib, output_dir=tmp_path / "out", keep_on_miss=True, **common)
-    assert kept.target_met is False and kept.written
+    assert kept.min_agreement_met is False and kept.written
     assert kept.onnx_path.is_file() and json.loads(kept.report_path.read_text())["written"] is True
+
+
+def test_target_names_an_npu_and_a_number_points_to_min_agreement(tmp_path, photos, capsys):
+    """--target means an NPU in every command: a number is refused before any work with the new name;
+    a profile name puts the INT8 model's opset window and preflight verdicts in the report."""
+    from test_serving import tiny_image_embedding
+
+    from nxport.calibration import DEFAULT, calibrate
+    from nxport.calibration.cli import main
+
+    model = tiny_image_embedding(tmp_path / "tiny.onnx", 4)
+    calib = _photo_folder(tmp_path / "calib", photos, 3, size=32)
+    for bad, error in (("0.99", "MinAgreementIsNotATargetError"), ("not-an-npu", "UnknownTargetError")):
+        assert main([str(model), "--images", str(calib), "--output-dir", str(tmp_path / "no"), "--target", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {error}") and "Traceback" not in err and not (tmp_path / "no").exists(), err
+    assert main([str(model), "--images", str(calib), "--output-dir", str(tmp_path / "no"), "--target", "0.99"]) == 2
+    assert "the accuracy goal is now --min-agreement; --target names an NPU" in capsys.readouterr().err
+    result = calibrate(model, calib, output_dir=tmp_path / "out", recipe=DEFAULT, targets=("rknn", "hailo8"),
+                       compare_naive=False, progress=False)
+    preflight = json.loads(result.report_path.read_text())["npu_preflight"]
+    assert set(preflight["targets"]) == {"rknn", "hailo8"} and isinstance(preflight["all_compile"], bool)
+    assert preflight["opset_in_every_window"] is True and all(t["verdict"] for t in preflight["targets"].values())
+    assert "npu        rknn:" in result.summary() and "npu        hailo8:" in result.summary()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nxport.conventions.checking.findings import Finding, Level
-from nxport.conventions.ci.formats import FailOn, FileReport, Format, render
+from nxport.conventions.ci.formats import CheckReport, FailOn, Format, render
 from hostile_corpus import DOC, classifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +115,8 @@ def test_fail_on_should_and_config_ignores_with_reasons(models, tmp_path):
 
 def test_formats_take_any_producers_findings():
     """A future --target preflight only has to hand over Findings."""
-    report = FileReport("m.onnx", [Finding("T1", Level.MUST, "Hailo rejects Loop", "unroll it")], rules_checked=["T1"])
+    report = CheckReport("m.onnx", findings=[Finding("T1", Level.MUST, "Hailo rejects Loop", "unroll it")],
+                         rules_checked=["T1"])
     for fmt in Format:
         assert "T1" in render([report], fmt, FailOn.MUST)
 
@@ -132,7 +133,7 @@ def test_pre_commit_hook_fails_on_a_bad_model(tmp_path):
            "GIT_COMMITTER_EMAIL": "t@t"}
     (repo / ".pre-commit-config.yaml").write_text(
         "repos:\n- repo: local\n  hooks:\n  - id: nxport-conventions\n    name: Nx conventions\n"
-        f"    entry: {sys.executable} -m conventions --no-runtime\n    language: system\n    files: \\.onnx$\n")
+        f"    entry: {sys.executable} -m nxport.conventions --no-runtime\n    language: system\n    files: \\.onnx$\n")
     bad = classifier(name="scores-0:c\x00at;1:dog;2:car;3:bus")
     (repo / "model.onnx").write_bytes(bad.SerializeToString())
     for command in (["git", "init", "-q"], ["git", "add", "-A"]):

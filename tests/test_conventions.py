@@ -18,7 +18,7 @@ from onnx_graphs import rename_output
 from nxport import conventions
 from nxport.conventions import Level
 from nxport.conventions.checking.rulebook import list_rules
-from nxport.conventions.spec import load_spec, sclblonnx_ops
+from nxport.conventions.spec import load_spec, rule_spec, sclblonnx_ops
 from nxport.core.errors import ConformanceError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -213,7 +213,7 @@ def test_good_model_is_conformant_after_a_real_run():
     assert report.conformant, describe(report)
     assert report.exit_code == 0 and report.readable and report.profile == "image"
     assert [f.rule_id for f in report.findings] == ["B7"]  # the INFO note on channel order only
-    assert report.runtime["input_source"] == "skimage.data.chelsea()"
+    assert report.runtime["input_source"] == "nxport.core.images.chelsea()"
     assert report.runtime["inputs"]["image-"]["shape"] == [1, 3, 8, 8]
     out = report.runtime["outputs"][SCORES]
     assert out["shape"] == [1, 4] and out["sum"] == pytest.approx(1.0, abs=1e-5)
@@ -435,10 +435,13 @@ def test_report_text_and_dict():
 def test_spec_data_lists_every_rule():
     expected = ({f"A{i}" for i in range(1, 7)} | {f"B{i}" for i in range(1, 10)} | {f"C{i}" for i in range(1, 6)}
                 | {f"D{i}" for i in range(0, 6)} | {f"E{i}" for i in range(1, 5)} | {f"F{i}" for i in range(1, 4)}
-                | {f"H{i}" for i in range(1, 6)})
+                | {f"H{i}" for i in range(1, 6)}
+                | {f"T-<target>-{kind}" for kind in ("opset", "ir", "shape", "artifact", "qdq", "op", "cond", "dynamic",
+                                                      "unknown", "partition", "crop")})
     rules = load_spec()["rules"]
     assert set(rules) == expected
     assert all(r["level"] in ("MUST", "SHOULD", "INFO") and r["fix"] and r["title"] for r in rules.values())
+    assert all(rule_spec(rule_id)["source"] for rule_id in rules)
     assert len(sclblonnx_ops()) == 111 and "Erf" not in sclblonnx_ops()
 
 
@@ -451,7 +454,7 @@ def test_every_registered_rule_has_a_test():
 
 
 def test_list_rules_filters():
-    assert {r.rule_id for r in list_rules("B*", profile="text")} == {"B1", "B4", "B5"}
+    assert {r.rule_id for r in list_rules("B*", profile="text")} == {"B1", "B2", "B4", "B5"}
     assert all(r.doc for r in list_rules())
 
 

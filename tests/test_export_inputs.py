@@ -149,7 +149,7 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-HUB_PROBE = "from exporters.hub import hub_reachable; print(hub_reachable(timeout=2))"
+HUB_PROBE = "from nxport.exporters.hub import hub_reachable; print(hub_reachable(timeout=2))"
 
 
 def _probe_hub(**env) -> str:

@@ -17,7 +17,7 @@ import onnx
 import pytest
 
 from nxport.conventions.checking.findings import Level
-from nxport.conventions.targets.preflight import UnreadableModelError, Verdict, preflight
+from nxport.conventions.targets.preflight import UnreadableModelError, Verdict, preflight, preflight_report
 from nxport.conventions.targets.preflight.conditions import evaluate, list_conditions, validate_conditions
 from nxport.conventions.targets.preflight.graph import read_graph
 from nxport.conventions.targets import (OpStatus, Precision, ProfileError, UnknownTargetError, list_targets, load_profile,
@@ -111,6 +111,10 @@ def test_every_target_on_real_artifacts(request, artifact):
     assert got == EXPECTED[artifact], {t: v.headline() for t, v in verdicts.items()}
     for v in verdicts.values():  # every finding cites its source and carries a namespaced rule id
         assert all(f.rule_id.startswith(f"T-{v.target}-") and "[src: " in f.message for f in v.findings)
+        # the one exit rule (a MUST finding fails) says what the verdict says: will not compile
+        assert v.compiles == (preflight_report("m.onnx", [v]).exit_code == 0), v.headline()
+    assert preflight_report("m.onnx", list(verdicts.values())).exit_code == (0 if all(
+        v.compiles for v in verdicts.values()) else 1)
 
 
 def test_detector_nms_and_topk_reported_where_the_documents_say(artifacts):
@@ -151,6 +155,7 @@ def test_dynamic_input_will_not_compile_on_static_targets():
     model = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (float[N,3,8,8] x) => (float[N,3,8,8] y) { y = Relu(x) }')
     verdicts = {v.target: v for v in preflight(model, "all")}
     assert all(v.verdict is FAILS and f"T-{t}-shape" in v.blocking_rules for t, v in verdicts.items())
+    assert all(preflight_report("m.onnx", [v]).exit_code == 1 for v in verdicts.values())
 
 
 def test_control_flow_and_einsum():

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from nxport.conventions.checking.findings import Finding, Level
-from nxport.conventions.checking.registry import finding
+from nxport.conventions.checking.registry import producer
 from nxport.conventions._reference.env import ENV_VAR, REFERENCE_VERSION, reference_python, run_probe
 from nxport.conventions._sandbox import Limits
 
 FP32_ATOL = 1e-4  # the same graph on two onnxruntime releases: float summation order only
 INT8_ATOL = 2e-2  # integer kernels may round requantization differently between releases
+REFERENCE = producer("reference runtime", ("A3", "H1", "H2"),
+                     f"--reference-runtime: the model in onnxruntime {REFERENCE_VERSION}, compared with the current one")
 
 
 def run_reference(model_bytes: bytes, feeds: dict[str, np.ndarray], python: Path, limits: Limits | None = None) -> dict:
@@ -37,7 +39,7 @@ def run_reference(model_bytes: bytes, feeds: dict[str, np.ndarray], python: Path
 
 
 def missing_environment() -> Finding:
-    return finding("A3", f"reference-runtime check skipped: no onnxruntime {REFERENCE_VERSION} environment",
+    return REFERENCE.finding("A3", f"reference-runtime check skipped: no onnxruntime {REFERENCE_VERSION} environment",
                    level=Level.INFO, fix=f"run ./setup.sh (creates .venv-nx-reference) or set {ENV_VAR}")
 
 
@@ -49,11 +51,11 @@ def reference_findings(model_bytes: bytes, feeds: dict[str, np.ndarray], current
     result = run_reference(model_bytes, feeds, python, limits)
     info = {k: v for k, v in result.items() if k not in ("values", "outputs")}
     if result.get("limit"):
-        return [finding(result["limit"], f"onnxruntime {REFERENCE_VERSION} (the Nx reference runtime): "
+        return [REFERENCE.finding(result["limit"], f"onnxruntime {REFERENCE_VERSION} (the Nx reference runtime): "
                                          f"{result.get('error', '')}")], info
     if not result.get("ok"):
         version = result.get("onnxruntime", REFERENCE_VERSION)
-        return [finding("A3", f"onnxruntime {version} (the Nx reference runtime) cannot {result.get('stage', 'run')} "
+        return [REFERENCE.finding("A3", f"onnxruntime {version} (the Nx reference runtime) cannot {result.get('stage', 'run')} "
                               f"the model: {result.get('error', '')}",
                         fix="re-export with opset <= 17 and IR <= 9, standard-domain ops only")], info
     worst = max((float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
@@ -61,7 +63,7 @@ def reference_findings(model_bytes: bytes, feeds: dict[str, np.ndarray], current
     info["max_abs_diff_vs_current"] = worst
     tolerance = INT8_ATOL if quantized else FP32_ATOL
     if worst > tolerance or any(a.shape != b.shape for a, b in zip(result["values"], current)):
-        return [finding("A3", f"outputs in onnxruntime {result['onnxruntime']} differ from the current onnxruntime by "
+        return [REFERENCE.finding("A3", f"outputs in onnxruntime {result['onnxruntime']} differ from the current onnxruntime by "
                               f"{worst:.2e} (> {tolerance:.0e})", level=Level.SHOULD,
                         fix="an op behaves differently across runtime releases: check the device's results")], info
     return [], info
@@ -74,13 +76,13 @@ def reference_stage(ctx, image, report, limits: Limits | None = None) -> None:
     from nxport.conventions._reference.sclblonnx_opinion import sclblonnx_stage
 
     limits = limits or Limits()
-    if not ctx.extra.get("runtime_attempted"):  # runtime=False: run the current onnxruntime now, under the same limits
+    if ctx.runtime_run is None:  # runtime=False: run the current onnxruntime now, under the same limits
         bounded_runtime.run(ctx, image, limits)
     data = ctx.model.SerializeToString() if ctx.path is None else Path(ctx.path).read_bytes()
-    outputs = ctx.extra.get("outputs")
-    if outputs:  # else the runtime stage already said why the model cannot be fed or run
+    run = ctx.runtime_run
+    if run is not None and run.outputs:  # else the runtime stage already said why the model cannot be fed or run
         quantized = any(n.op_type == "QuantizeLinear" for n in ctx.model.graph.node)
-        findings, info = reference_findings(data, ctx.extra["feeds"], list(outputs.values()), quantized, limits)
+        findings, info = reference_findings(data, run.feeds, list(run.outputs.values()), quantized, limits)
         report.findings.extend(findings)
         report.runtime["reference"] = info
     sclblonnx_stage(ctx, data, report, limits)

@@ -15,9 +15,11 @@ import tempfile
 from pathlib import Path
 
 from nxport.conventions.checking.findings import Level
-from nxport.conventions.checking.registry import finding
+from nxport.conventions.checking.registry import producer
 from nxport.conventions._sandbox import Limits
 
+SCLBLONNX = producer("sclblonnx opinion", ("A6",),
+                     "--reference-runtime: sclblonnx 0.3.0's own check beside ours, and why they differ")
 _OPS = re.compile(r"operator\(s\) \[(.*?)\] are currently not supported")
 
 
@@ -67,6 +69,6 @@ def sclblonnx_stage(ctx, data: bytes, report, limits: Limits | None = None) -> N
     musts = sorted({f.rule_id for f in report.must_findings})
     opinion, text = _verdict(result, musts)
     report.runtime["sclblonnx"] = opinion
-    report.findings.append(finding("A6", text, level=Level.INFO,
+    report.findings.append(SCLBLONNX.finding("A6", text, level=Level.INFO,
                                    fix="nothing to do: sclblonnx is the legacy toolchain's checker; the Nx rules "
                                    "above decide (see the README, 'sclblonnx as a second opinion')"))

@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from nxport.conventions.ci.formats import FailOn, FileReport, Ignored
+from nxport.conventions.checking.findings import CheckReport, FailOn, Ignored
 from nxport.core.errors import ConfigError, NxportError
 
 CONFIG_FILES = (".nxport.toml", "pyproject.toml")
@@ -174,22 +174,20 @@ def _slowest(runtime: dict) -> str:
     return f"{name} {timings[name]:.2f} s"
 
 
-def _preflight_file(path: str, options: BatchOptions, started: float) -> FileReport:
+def _preflight_file(path: str, options: BatchOptions, started: float) -> CheckReport:
     """--target: every target's findings are the file's findings, so every report format shows them."""
-    from nxport.conventions.targets.preflight import UnreadableModelError, preflight
+    from nxport.conventions.checking.checker import LOADER
+    from nxport.conventions.targets.preflight import UnreadableModelError, preflight, preflight_report
 
     try:
         verdicts = preflight(path, options.targets)
     except UnreadableModelError as exc:
-        from nxport.conventions.checking.registry import finding
-
-        return FileReport(path, [finding("A3", f"cannot read {path}: {exc.reason}")], [], False, ["A3"],
-                          time.perf_counter() - started)
-    findings = [f for v in verdicts for f in v.findings]
-    kept, ignored = _apply_ignores(findings, path, options)
-    details = {"npu_preflight": [v.to_dict() for v in verdicts]}
-    return FileReport(path, kept, ignored, True, sorted({f.rule_id for f in findings}),
-                      time.perf_counter() - started, "", details)
+        return CheckReport(path, readable=False, findings=[LOADER.finding("A3", f"cannot read {path}: {exc.reason}")],
+                           rules_checked=["A3"], seconds=time.perf_counter() - started, preflight=[])
+    report = preflight_report(path, verdicts)
+    report.findings, report.ignored = _apply_ignores(report.findings, path, options)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 def _apply_ignores(findings, path: str, options: BatchOptions):
@@ -200,8 +198,8 @@ def _apply_ignores(findings, path: str, options: BatchOptions):
     return kept, ignored
 
 
-def check_file(path: str, options: BatchOptions) -> FileReport:
-    """One file -> FileReport, ignores applied. Runs in a worker process."""
+def check_file(path: str, options: BatchOptions) -> CheckReport:
+    """One file -> CheckReport, ignores applied. Runs in a worker process."""
     from nxport.conventions.checking.checker import check
 
     started = time.perf_counter()
@@ -209,13 +207,13 @@ def check_file(path: str, options: BatchOptions) -> FileReport:
         return _preflight_file(path, options, started)
     report = check(path, runtime=options.runtime, image=options.image, profile=options.profile,
                    reference=options.reference, limits=options.limits)
-    kept, ignored = _apply_ignores(report.findings, path, options)
-    details = {"profile": report.profile, "spec_version": report.spec_version, "runtime": report.runtime}
-    return FileReport(path, kept, ignored, report.readable, list(report.rules_checked),
-                      time.perf_counter() - started, _slowest(report.runtime), details)
+    report.source = path  # as named on the command line (check() labels it Path(path): "./a.onnx" -> "a.onnx")
+    report.findings, report.ignored = _apply_ignores(report.findings, path, options)
+    report.seconds, report.slowest = time.perf_counter() - started, _slowest(report.runtime)
+    return report
 
 
-def check_many(paths: list[str], options: BatchOptions, jobs: int = 1) -> list[FileReport]:
+def check_many(paths: list[str], options: BatchOptions, jobs: int = 1) -> list[CheckReport]:
     """Every path, in order; `jobs` worker processes (each still runs its model in a bounded child)."""
     if jobs <= 1 or len(paths) <= 1:
         return [check_file(p, options) for p in paths]

@@ -2,7 +2,7 @@
 
 What the limits catch becomes a finding with its own rule: H1 (wall clock), H2 (memory or a killed
 child), H3 (a static feed too large to allocate). Outputs and feeds of a completed run stay in
-`ctx.extra` for the reference-runtime stage, which compares against them instead of running again.
+`ctx.runtime_run` (a typed RuntimeRun) for the reference-runtime stage, which compares against them instead of running again.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import onnx
 
 from nxport.conventions.checking import runtime as rt
 from nxport.conventions import _sandbox as sandbox
-from nxport.conventions.checking.context import ModelContext
+from nxport.conventions.checking.context import ModelContext, RuntimeRun
 from nxport.conventions.checking.findings import Finding, Level
-from nxport.conventions.checking.registry import finding
+from nxport.conventions.checking.registry import producer
 from nxport.conventions._sandbox import Limits, Outcome, Status
 
+SANDBOX = producer("sandbox limits", ("H1", "H2", "H3", "A3"),
+                   "the onnxruntime stage in a child under wall-clock, memory and feed-size limits")
 LIMIT_RULES = ["H1", "H2", "H3"]
 
 
@@ -44,14 +46,14 @@ def _mib(n: int) -> str:
 def limit_finding(outcome: Outcome, what: str, limits: Limits) -> Finding | None:
     """H1/H2 for an outcome that hit a limit; None when the child finished."""
     if outcome.status is Status.TIMEOUT:
-        return finding("H1", f"{what} gave no result within the {limits.timeout_s:g} s limit (wall clock for the "
+        return SANDBOX.finding("H1", f"{what} gave no result within the {limits.timeout_s:g} s limit (wall clock for the "
                              f"whole check of the file, start-up included; {outcome.detail}); the child process "
                              "was killed")
     if outcome.status is Status.MEMORY:
-        return finding("H2", f"{what} ran out of memory under the checker's cap of {limits.memory_mb} MB: "
+        return SANDBOX.finding("H2", f"{what} ran out of memory under the checker's cap of {limits.memory_mb} MB: "
                              f"{outcome.detail[:300]}")
     if outcome.status is Status.KILLED:
-        return finding("H2", f"{what} did not survive: {outcome.detail}")
+        return SANDBOX.finding("H2", f"{what} did not survive: {outcome.detail}")
     return None
 
 
@@ -61,7 +63,7 @@ def _memory_to_h2(findings: list[Finding], limits: Limits) -> list[Finding]:
     out = []
     for f in findings:
         if f.rule_id == "A3" and f.level is Level.MUST and sandbox.is_memory_error(f.message):
-            f = finding("H2", f"{f.message} (memory cap {limits.memory_mb} MB)")
+            f = SANDBOX.finding("H2", f"{f.message} (memory cap {limits.memory_mb} MB)")
         out.append(f)
     return out
 
@@ -77,13 +79,13 @@ def _preload() -> None:
 
 def run(ctx: ModelContext, image=None, limits: Limits | None = None) -> rt.RuntimeResult:
     limits = limits or Limits()
-    ctx.extra["runtime_attempted"] = True  # the reference stage never runs a model twice into a limit
+    ctx.runtime_run = RuntimeRun()  # tried: the reference stage never runs a model twice into a limit
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         rt.resolve_image(image)  # a bad --image is the caller's error: raise it here, not in the child
     limits_info = {"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb, "feed_bytes_max": limits.feed_bytes}
     problem = feed_problem(ctx, limits)
     if problem:
-        return rt.RuntimeResult(findings=[finding("H3", f"onnxruntime run refused: {problem}")],
+        return rt.RuntimeResult(findings=[SANDBOX.finding("H3", f"onnxruntime run refused: {problem}")],
                                 info={"skipped": problem, "limits": limits_info})
     _preload()
     outcome = sandbox.run_bounded(rt.run, (ctx, image), limits)
@@ -92,13 +94,13 @@ def run(ctx: ModelContext, image=None, limits: Limits | None = None) -> rt.Runti
     if hit is not None:
         return rt.RuntimeResult(findings=[hit], info={"skipped": hit.message, "sandbox": sandbox_info})
     if outcome.status is Status.ERROR:
-        return rt.RuntimeResult(findings=[finding(
+        return rt.RuntimeResult(findings=[SANDBOX.finding(
             "A3", f"the onnxruntime stage could not complete: {outcome.detail}",
             fix="run the model in onnxruntime by hand to see whether it is the model or the checker")],
             info={"sandbox": sandbox_info})
     result: rt.RuntimeResult = outcome.value
     result.findings = _memory_to_h2(result.findings, limits)
     result.info["sandbox"] = sandbox_info
-    ctx.extra.update(feeds=result.feeds, outputs=result.outputs)
+    ctx.runtime_run = RuntimeRun(feeds=result.feeds, outputs=result.outputs)
     result.feeds, result.outputs = {}, {}
     return result

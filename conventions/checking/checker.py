@@ -5,8 +5,11 @@ from __future__ import annotations
 from nxport.conventions import spec
 from nxport.conventions.checking.context import PROFILES, build_context, load_source
 from nxport.conventions.checking.findings import CheckReport, Finding, Level
-from nxport.conventions.checking.registry import finding
+from nxport.conventions.checking.registry import producer
 from nxport.conventions.checking.rulebook import run_rules
+
+LOADER = producer("loader", ("A3", "H4"),
+                  "reads the source: unreadable, unparseable or too large to read (H4); a stage that could not complete")
 
 
 def check(model, *, runtime: bool = True, image=None, profile: str | None = None,
@@ -24,7 +27,7 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
     report = CheckReport(source=loaded.label, readable=loaded.model is not None, spec_version=spec.spec_version(),
                          profile=profile or "image")
     if loaded.model is None:
-        report.findings.append(finding(loaded.rule_id, f"cannot read {loaded.label}: {loaded.error}",
+        report.findings.append(LOADER.finding(loaded.rule_id, f"cannot read {loaded.label}: {loaded.error}",
                                        fix="pass a .onnx file written by onnx.save / torch.onnx.export"))
         report.rules_checked.append(loaded.rule_id)
         return report
@@ -32,7 +35,7 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
         ctx = build_context(loaded, profile)
     except Exception as exc:  # a graph too malformed to even list its inputs is unreadable, not a crash
         report.readable = False
-        report.findings.append(finding("A3", f"cannot parse the graph of {loaded.label}: {type(exc).__name__}: {exc}"))
+        report.findings.append(LOADER.finding("A3", f"cannot parse the graph of {loaded.label}: {type(exc).__name__}: {exc}"))
         return report
     report.profile = ctx.profile
     report.findings, report.rules_checked = run_rules(ctx)
@@ -42,7 +45,7 @@ def check(model, *, runtime: bool = True, image=None, profile: str | None = None
         from nxport.conventions._reference.runtime import reference_stage
 
         reference_stage(ctx, image, report, limits)
-    report.runtime["rule_seconds"] = ctx.extra.get("rule_seconds", {})
+    report.runtime["rule_seconds"] = ctx.rule_seconds
     return report
 
 
@@ -59,12 +62,12 @@ def _runtime_stage(ctx, image, report: CheckReport, limits, evidence=None) -> No
     except NxportError:
         raise  # a bad --image is the caller's input error, not a property of the model
     except Exception as exc:  # a checker bug on an odd model must still end in a report
-        result = rt.RuntimeResult(findings=[finding(
+        result = rt.RuntimeResult(findings=[LOADER.finding(
             "A3", f"the onnxruntime stage could not complete: {type(exc).__name__}: {exc}",
             fix="run the model in onnxruntime by hand to see whether it is the model or the checker")])
     report.findings.extend(result.findings)
     report.runtime = result.info
-    for rule_id in [*rt.RUNTIME_RULES, *bounded_runtime.LIMIT_RULES]:
+    for rule_id in [*rt.RUNTIME.rule_ids, *bounded_runtime.LIMIT_RULES]:
         if rule_id not in report.rules_checked:
             report.rules_checked.append(rule_id)
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import onnx
 
 from nxport.conventions import spec
+from nxport.conventions.kinds import TEXT_INPUT, optional_input_names
 from nxport.conventions.names import ParsedName, parse_output_name
 from nxport.conventions.normalization import DocStringError, Normalization, parse_doc_string
 
-OPTIONAL_INPUTS = ("nms_sensitivity-", "mask-")
-TEXT_INPUT = "tokens-"
+OPTIONAL_INPUTS = optional_input_names()  # what the kinds declare (rule B9)
 DEFAULT_DOMAINS = ("", "ai.onnx")
+__all__ = ["OPTIONAL_INPUTS", "TEXT_INPUT", "Loaded", "ModelContext", "TensorInfo", "build_context", "load_source"]
 PROFILES = ("image", "text")
 
 
@@ -42,6 +43,16 @@ class TensorInfo:
 
 
 @dataclass
+class RuntimeRun:
+    """The bounded onnxruntime stage's hand-over to the reference-runtime stage: that it ran (so a model
+    that hit a limit is never run into it twice) and, when the run completed on a feed Nx would send,
+    the feeds and outputs to compare against (empty otherwise)."""
+
+    feeds: dict = field(default_factory=dict)  # input name -> np.ndarray
+    outputs: dict = field(default_factory=dict)  # output name -> np.ndarray
+
+
+@dataclass
 class ModelContext:
     model: onnx.ModelProto
     path: str | None
@@ -51,7 +62,9 @@ class ModelContext:
     parsed_outputs: dict[str, ParsedName]
     normalization: Normalization | None
     doc_error: DocStringError | None
-    extra: dict = field(default_factory=dict)  # scratch space shared by the runtime stage
+    # What the stages hand each other (typed, so a renamed key cannot silently read as "absent"):
+    rule_seconds: dict[str, float] = field(default_factory=dict)  # per rule id: the CI summary names the slowest
+    runtime_run: RuntimeRun | None = None  # set by the bounded onnxruntime stage once it has been tried
 
     @property
     def image_candidates(self) -> list[TensorInfo]:

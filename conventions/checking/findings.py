@@ -1,9 +1,21 @@
-"""What the checker reports: findings with a level, and the report that collects them."""
+"""What every producer reports: findings with a level, and the one report type that collects them.
+
+A CheckReport is one file's result, whoever produced its findings (the conformance checker, an NPU
+`--target` preflight, a batch run with ignores); its exit code follows one rule (`exit_for`).
+Findings are built by `checking.registry.finding`, which looks the id up in the spec.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Verdict(Protocol):
+    """A per-target preflight verdict (targets.preflight.TargetVerdict; the checking layer never imports it)."""
+
+    def to_dict(self) -> dict: ...
 
 
 class Level(enum.Enum):
@@ -13,6 +25,18 @@ class Level(enum.Enum):
 
 
 _LEVEL_ORDER = {Level.MUST: 0, Level.SHOULD: 1, Level.INFO: 2}
+
+
+class FailOn(str, enum.Enum):
+    """The lowest level that fails the run (`--fail-on`)."""
+
+    MUST = "must"
+    SHOULD = "should"
+    INFO = "info"
+
+    def levels(self) -> tuple[Level, ...]:
+        order = (Level.MUST, Level.SHOULD, Level.INFO)
+        return order[: order.index(Level[self.name]) + 1]
 
 
 @dataclass(frozen=True)
@@ -36,14 +60,28 @@ def _rule_sort_key(rule_id: str) -> tuple[str, int]:
 
 
 @dataclass
+class Ignored:
+    finding: Finding
+    reason: str
+
+
+@dataclass
 class CheckReport:
-    source: str
-    readable: bool
-    findings: list[Finding] = field(default_factory=list)
+    source: str  # the file's path (or a label for bytes / a ModelProto)
+    readable: bool = True
+    findings: list[Finding] = field(default_factory=list)  # after ignores
     rules_checked: list[str] = field(default_factory=list)
     spec_version: str = ""
     profile: str = "image"
     runtime: dict = field(default_factory=dict)
+    ignored: list[Ignored] = field(default_factory=list)  # findings a config or --ignore set aside, with why
+    seconds: float = 0.0  # wall clock of the whole check (batch runs)
+    slowest: str = ""  # "B4 0.12 s": the stage or rule that took longest
+    preflight: list[Verdict] | None = None  # an NPU --target run: its per-target verdicts
+
+    @property
+    def path(self) -> str:
+        return self.source
 
     def count(self, level: Level) -> int:
         return sum(1 for f in self.findings if f.level is level)
@@ -52,15 +90,32 @@ class CheckReport:
     def must_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.level is Level.MUST]
 
-    @property
-    def conformant(self) -> bool:
-        return self.readable and not self.must_findings
+    def failing(self, fail_on: FailOn = FailOn.MUST) -> list[Finding]:
+        return [f for f in self.findings if f.level in fail_on.levels()]
+
+    def exit_for(self, fail_on: FailOn = FailOn.MUST) -> int:
+        """The one exit rule: 2 unreadable, 1 a finding at or above `fail_on`, else 0."""
+        if not self.readable:
+            return 2
+        return 1 if self.failing(fail_on) else 0
 
     @property
     def exit_code(self) -> int:
-        if not self.readable:
-            return 2
-        return 0 if self.conformant else 1
+        return self.exit_for(FailOn.MUST)
+
+    @property
+    def conformant(self) -> bool:
+        return self.exit_code == 0
+
+    def status(self, fail_on: FailOn = FailOn.MUST) -> str:
+        """PASS / FAIL / UNREADABLE: the batch formats' one-word verdict."""
+        return {0: "PASS", 1: "FAIL", 2: "UNREADABLE"}[self.exit_for(fail_on)]
+
+    def file_details(self) -> dict:
+        """What the batch JSON adds per file: the verdicts of a preflight run, else the checker's context."""
+        if self.preflight is not None:
+            return {"npu_preflight": [v.to_dict() for v in self.preflight]}
+        return {"profile": self.profile, "spec_version": self.spec_version, "runtime": self.runtime}
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(self.findings, key=lambda f: (_LEVEL_ORDER[f.level], _rule_sort_key(f.rule_id)))

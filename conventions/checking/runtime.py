@@ -17,21 +17,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from nxport.conventions import spec
 from nxport.conventions.checking.context import TEXT_INPUT, ModelContext, TensorInfo
 from nxport.conventions.checking.findings import Finding, Level
+from nxport.conventions.kinds import all_kinds, input_kind, kind_of, optional_input
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout, nx_preprocess
-from nxport.conventions.checking.registry import finding
+from nxport.conventions.checking.registry import producer
 from nxport.conventions.checking.rules.input_rules import layout_problem
 
-# "a photo of a cat" in CLIP's BPE, with start/end tokens: a realistic query, not all zeros.
-CLIP_TOKENS = [49406, 320, 1125, 539, 320, 2368, 49407]
-NMS_SENSITIVITY = 0.5
-KIND_RULE = {"scores": "D2", "bboxes": "D3", "alarm": "D4", "embedding": "D5"}
 # Ops that do not change values: a Sigmoid behind them still makes a multi-label head.
 PASS_THROUGH_OPS = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast"}
-RUNTIME_RULES = ["A3", "D2", "D3", "D4", "D5"]
+RUNTIME = producer("onnxruntime stage", ("A3", *sorted(kind.rule_id for kind in all_kinds())),
+                   "runs the model on a real photo: loads, runs twice alike, outputs match their declarations")
+RUNTIME_RULES = list(RUNTIME.rule_ids)
 REAL_INPUT, SYNTHETIC = "a real input", "the synthetic feed"
 SYNTHETIC_FIX = {
     "image": "give the model one image input 'image-' float32 (1,3,H,W) (rules B1-B6) so the checker feeds it a "
@@ -63,11 +61,11 @@ class RuntimeResult:
 
 
 def resolve_image(image) -> tuple[object, str]:
-    """None -> a real photo shipped with scikit-image; a path -> decoded upright RGB; arrays/PIL as is."""
+    """None -> the real photo shipped with nxport; a path -> decoded upright RGB; arrays/PIL as is."""
     if image is None:
-        import skimage.data
+        from nxport.core.images import chelsea
 
-        return skimage.data.chelsea(), "skimage.data.chelsea()"
+        return chelsea(), "nxport.core.images.chelsea()"
     if isinstance(image, (str, Path)):
         from nxport.core.images import load_image
 
@@ -79,12 +77,6 @@ def resolve_image(image) -> tuple[object, str]:
 
 def _np_dtype(t: TensorInfo):
     return onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
-
-
-def _tokens(t: TensorInfo) -> np.ndarray:
-    length = t.shape[1]
-    ids = (CLIP_TOKENS + [0] * length)[:length]
-    return np.asarray([ids], dtype=_np_dtype(t))
 
 
 def _image_feed(ctx: ModelContext, t: TensorInfo, rgb) -> np.ndarray | str:
@@ -129,16 +121,15 @@ def build_feeds(ctx: ModelContext, rgb) -> Feeds:
         if t.elem_type == 0 or not t.is_static:
             return Feeds(unfeedable=f"input {t.name!r} has no static shape/type ({t.dtype_name} {t.shape}; B4)")
         value: np.ndarray | str
-        if ctx.profile == "text" and t.name == TEXT_INPUT and t.rank == 2 and t.shape[0] == 1:
-            value = _tokens(t)
+        tokens, optional = input_kind(t.name), optional_input(t.name)
+        if ctx.profile == "text" and tokens is not None and tokens.profile == "text" and t.rank == 2 and t.shape[0] == 1:
+            value = tokens.default_feed(tuple(t.shape), _np_dtype(t))
         elif ctx.profile == "image" and t is ctx.image_input:
             value = _image_feed(ctx, t, rgb)
             if isinstance(value, str):
                 value = f"the photo does not fit: {value}"
-        elif t.name == "nms_sensitivity-":
-            value = np.full(t.shape, NMS_SENSITIVITY, dtype=_np_dtype(t))
-        elif t.name == "mask-":
-            value = np.ones(t.shape, dtype=_np_dtype(t))
+        elif optional is not None:
+            value = optional.default_feed(tuple(t.shape), _np_dtype(t))
         else:
             value = _no_image_reason(ctx)
         if isinstance(value, str):
@@ -166,7 +157,7 @@ def run(ctx: ModelContext, image=None, evidence: RunEvidence | None = None) -> R
     try:
         import onnxruntime as ort
     except ImportError:
-        result.findings.append(finding("A3", "runtime checks skipped: onnxruntime is not installed", level=Level.INFO,
+        result.findings.append(RUNTIME.finding("A3", "runtime checks skipped: onnxruntime is not installed", level=Level.INFO,
                                        fix="pip install onnxruntime, or pass runtime=False / --no-runtime"))
         return result
     rgb, label = resolve_image(image) if ctx.profile == "image" else (None, "token ids")
@@ -175,13 +166,13 @@ def run(ctx: ModelContext, image=None, evidence: RunEvidence | None = None) -> R
     try:
         session = _session(ctx)
     except Exception as exc:  # ORT raises Fail/InvalidGraph/NotImplemented...: all mean "does not load"
-        result.findings.append(finding("A3", f"onnxruntime {ort.__version__} cannot load the model: {_error_line(exc)}"))
+        result.findings.append(RUNTIME.finding("A3", f"onnxruntime {ort.__version__} cannot load the model: {_error_line(exc)}"))
         return result
     result.info["seconds"] = {"load": round(time.perf_counter() - started, 4)}
     feeds = build_feeds(ctx, rgb)
     if feeds.unfeedable:
         result.info["skipped"] = feeds.unfeedable
-        result.findings.append(finding("A3", f"onnxruntime run skipped: {feeds.unfeedable}", level=Level.INFO,
+        result.findings.append(RUNTIME.finding("A3", f"onnxruntime run skipped: {feeds.unfeedable}", level=Level.INFO,
                                        fix="fix the input findings above; the run then checks the outputs too"))
         return result
     result.info["inputs"] = {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in feeds.values.items()}
@@ -204,7 +195,7 @@ def _synthetic_run(ctx: ModelContext, session, feeds: Feeds, result: RuntimeResu
     seen = [f"{f.rule_id}: {f.message}" for f in observed.findings]
     outcome = ("what it showed: " + "; ".join(seen[:3]) + (f" (+{len(seen) - 3} more)" if len(seen) > 3 else "")
                if seen else "it ran, and its tensor outputs matched their declarations")
-    result.findings.append(finding(
+    result.findings.append(RUNTIME.finding(
         "A3", f"Nx cannot feed this model, so onnxruntime ran it on a synthetic feed ({feeds.describe()}); "
               f"not judged against the conventions: {outcome}", level=Level.INFO,
         fix=SYNTHETIC_FIX[ctx.profile]))
@@ -217,7 +208,7 @@ def _run_twice(ctx: ModelContext, session, feeds: dict, label: str, result: Runt
         first = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
         second = session.run(None, feeds)
     except Exception as exc:  # a model that loads but fails on a real input is not deployable
-        result.findings.append(finding("A3", f"onnxruntime fails to run the model on {label}: {_error_line(exc)}"))
+        result.findings.append(RUNTIME.finding("A3", f"onnxruntime fails to run the model on {label}: {_error_line(exc)}"))
         return
     result.info["seconds"]["two_runs"] = round(time.perf_counter() - started, 4)
     result.info["outputs"] = {name: _stats(value) for name, value in first.items()}
@@ -265,7 +256,7 @@ def _stats(value) -> dict:
 def _determinism(first: dict[str, np.ndarray], second: list[np.ndarray]):
     for (name, a), b in zip(first.items(), second):
         if a.shape != b.shape or not np.array_equal(a, b, equal_nan=np.issubdtype(a.dtype, np.floating)):
-            yield finding("A3", f"output {name[:60]!r} differs between two identical runs; the artifact must be "
+            yield RUNTIME.finding("A3", f"output {name[:60]!r} differs between two identical runs; the artifact must be "
                           "deterministic", fix="remove random ops (Dropout in training mode, RandomNormal...) from the graph")
 
 
@@ -283,21 +274,18 @@ def check_outputs(ctx: ModelContext, values: dict[str, np.ndarray], fed: str = R
     for t in ctx.outputs:
         if t.name not in values:
             continue
-        value, parsed = values[t.name], ctx.parsed_outputs[t.name]
-        rule_id = KIND_RULE.get(parsed.kind, "A3")
+        value, kind = values[t.name], kind_of(ctx.parsed_outputs[t.name].kind)
+        rule_id = kind.rule_id if kind is not None else "A3"
         findings.extend(_declared_shape(t, value, rule_id))
         if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
             bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
-            findings.append(finding(rule_id, f"output {t.name[:60]!r} has {bad} NaN/inf values on {fed}",
+            findings.append(RUNTIME.finding(rule_id, f"output {t.name[:60]!r} has {bad} NaN/inf values on {fed}",
                                     level=Level.MUST))
             continue
-        if parsed.kind == "scores":
-            findings.extend(_scores_values(ctx, t, value))
-        elif parsed.kind == "embedding" and dict(parsed.pairs).get("norm") == "l2":
-            findings.extend(_unit_norm(t, value))
-        elif parsed.kind == "alarm" and value.size and not np.all(np.isin(value, (0, 1))):
-            findings.append(finding("D4", f"alarm output {t.name[:60]!r} has values other than 0/1 "
-                                    f"(min {value.min():g}, max {value.max():g})"))
+        if kind is not None:
+            level = Level(kind.violation_level) if kind.violation_level else None
+            findings.extend(RUNTIME.finding(rule_id, p.message, level=level, fix=p.fix)
+                            for p in kind.check_values(t, value, producer_op(ctx.model, t.name)))
     return findings
 
 
@@ -309,33 +297,6 @@ def _declared_shape(t: TensorInfo, value: np.ndarray, rule_id: str):
         not isinstance(d, int) or d == actual for d, actual in zip(declared, value.shape)
     )
     if not matches:
-        yield finding(rule_id, f"output {t.name[:60]!r} is declared {declared} but onnxruntime returns "
+        yield RUNTIME.finding(rule_id, f"output {t.name[:60]!r} is declared {declared} but onnxruntime returns "
                       f"{list(value.shape)}", level=Level.MUST,
                       fix="fix the exported output shape so that the declaration and the computed tensor agree")
-
-
-def _scores_values(ctx: ModelContext, t: TensorInfo, value: np.ndarray):
-    atol = spec.limit("probability_atol")
-    label = t.name[:60]
-    if value.size and (value.min() < -atol or value.max() > 1 + atol):
-        yield finding("D2", f"scores output {label!r} has values in [{value.min():g}, {value.max():g}]; "
-                      "probabilities must lie in [0, 1] (these look like logits)")
-        return
-    if producer_op(ctx.model, t.name) == "Sigmoid":
-        return  # multi-label head: independent probabilities need not sum to 1
-    sums = value.reshape(value.shape[0], -1).sum(axis=1) if value.ndim else value.reshape(1)
-    if value.size and np.any(np.abs(sums - 1.0) > atol):
-        yield finding("D2", f"scores output {label!r} sums to {float(sums.flat[0]):.4f}, not 1 (tolerance {atol}); "
-                      "single-label scores must be a probability distribution",
-                      fix="append Softmax over the class axis; for multi-label heads end with Sigmoid instead")
-
-
-def _unit_norm(t: TensorInfo, value: np.ndarray):
-    atol = spec.limit("unit_norm_atol")
-    rows = value.reshape(value.shape[0], -1) if value.ndim else value.reshape(1, 1)
-    norms = np.linalg.norm(rows.astype(np.float64), axis=1)
-    if np.any(np.abs(norms - 1.0) > atol):
-        yield finding("D5", f"embedding output {t.name[:60]!r} says norm:l2 but its L2 norm is "
-                      f"{float(norms[0]):.4f}, not 1 (tolerance {atol})", level=Level.MUST,
-                      fix="L2-normalize inside the graph (x / ||x||, e.g. torch.nn.functional.normalize) "
-                      "or rename the output with norm:none")

@@ -1,9 +1,10 @@
 """Report formats for many files: text, json, junit, sarif, github (`--format`).
 
-Every format consumes a list of FileReport - a path, its Findings, the ignored Findings with their
-reasons - and nothing checker-specific, so any producer of Findings (the conformance checker, an
-NPU `--target` preflight) appears in every format. Rule titles and fixes come from the spec data
-when the rule id is known there.
+Every format consumes a list of CheckReport (conventions.checking.findings, the one report type):
+a path, its Findings, the ignored Findings with their reasons, and nothing checker-specific, so any
+producer of Findings (the conformance checker, an NPU `--target` preflight) appears in every format.
+Rule titles and fixes come from the spec data (T-<target>-<kind> ids included); an id the spec does
+not know (a finding built outside nxport) gets neutral text.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import math
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from nxport.conventions import spec
-from nxport.conventions.checking.findings import Finding, Level
+from nxport.conventions.checking.findings import CheckReport, FailOn, Finding, Ignored, Level
+
+__all__ = ["CheckReport", "FailOn", "Format", "Ignored", "exit_code", "render"]
 
 TOOL_NAME = "nxport-conventions"
 TOOL_URI = "https://github.com/nxport/nxport#conformance-checks-in-ci"
@@ -26,55 +28,9 @@ SARIF_LEVEL = {Level.MUST: "error", Level.SHOULD: "warning", Level.INFO: "note"}
 GITHUB_COMMAND = {Level.MUST: "error", Level.SHOULD: "warning", Level.INFO: "notice"}
 
 
-class FailOn(str, enum.Enum):
-    """The lowest level that fails the run (`--fail-on`)."""
-
-    MUST = "must"
-    SHOULD = "should"
-    INFO = "info"
-
-    def levels(self) -> tuple[Level, ...]:
-        order = (Level.MUST, Level.SHOULD, Level.INFO)
-        return order[: order.index(Level[self.name]) + 1]
-
-
-@dataclass
-class Ignored:
-    finding: Finding
-    reason: str
-
-
-@dataclass
-class FileReport:
-    path: str
-    findings: list[Finding] = field(default_factory=list)  # after ignores
-    ignored: list[Ignored] = field(default_factory=list)
-    readable: bool = True
-    rules_checked: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    slowest: str = ""  # "B4 0.12 s": the stage or rule that took longest
-    details: dict = field(default_factory=dict)  # producer-specific extras for --format json
-
-    def count(self, level: Level) -> int:
-        return sum(1 for f in self.findings if f.level is level)
-
-    def failing(self, fail_on: FailOn) -> list[Finding]:
-        return [f for f in self.findings if f.level in fail_on.levels()]
-
-    def exit_code(self, fail_on: FailOn) -> int:
-        if not self.readable:
-            return 2
-        return 1 if self.failing(fail_on) else 0
-
-    def verdict(self, fail_on: FailOn) -> str:
-        if not self.readable:
-            return "UNREADABLE"
-        return "FAIL" if self.failing(fail_on) else "PASS"
-
-
-def exit_code(reports: list[FileReport], fail_on: FailOn) -> int:
+def exit_code(reports: list[CheckReport], fail_on: FailOn) -> int:
     """The worst verdict: 2 unreadable > 1 failed > 0."""
-    return max((r.exit_code(fail_on) for r in reports), default=0)
+    return max((r.exit_for(fail_on) for r in reports), default=0)
 
 
 def rule_info(rule_id: str) -> tuple[str, str]:
@@ -94,10 +50,10 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
 # --- text -----------------------------------------------------------------------------------------
 
 
-def render_text(reports: list[FileReport], fail_on: FailOn) -> str:
+def render_text(reports: list[CheckReport], fail_on: FailOn) -> str:
     lines = []
     for r in reports:
-        lines.append(f"{r.path}: {r.verdict(fail_on)} ({r.count(Level.MUST)} MUST, {r.count(Level.SHOULD)} SHOULD, "
+        lines.append(f"{r.path}: {r.status(fail_on)} ({r.count(Level.MUST)} MUST, {r.count(Level.SHOULD)} SHOULD, "
                      f"{r.seconds:.1f} s)")
         lines += [f"  {f.format()}" for f in _sorted(r.findings) if f.level is not Level.INFO or fail_on is FailOn.INFO]
         lines += [f"  [ignored] {i.finding.rule_id} {i.finding.message[:120]}  reason: {i.reason}" for i in r.ignored]
@@ -105,8 +61,8 @@ def render_text(reports: list[FileReport], fail_on: FailOn) -> str:
     return "\n".join(lines)
 
 
-def summary_table(reports: list[FileReport], fail_on: FailOn) -> list[str]:
-    rows = [(r.path, r.verdict(fail_on), str(r.count(Level.MUST)), str(r.count(Level.SHOULD)), r.slowest)
+def summary_table(reports: list[CheckReport], fail_on: FailOn) -> list[str]:
+    rows = [(r.path, r.status(fail_on), str(r.count(Level.MUST)), str(r.count(Level.SHOULD)), r.slowest)
             for r in reports]
     header = ("file", "verdict", "MUST", "SHOULD", "slowest")
     widths = [min(60, max(len(row[i]) for row in [header, *rows])) for i in range(5)]
@@ -114,7 +70,7 @@ def summary_table(reports: list[FileReport], fail_on: FailOn) -> list[str]:
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*(cell if len(cell) <= widths[i] else "..." + cell[-(widths[i] - 3):]
                          for i, cell in enumerate(row))) for row in rows]
-    failed = sum(1 for r in reports if r.exit_code(fail_on))
+    failed = sum(1 for r in reports if r.exit_for(fail_on))
     out.append(f"{len(reports)} files, {failed} failed (fail-on {fail_on.value}); exit {exit_code(reports, fail_on)}")
     return out
 
@@ -122,13 +78,13 @@ def summary_table(reports: list[FileReport], fail_on: FailOn) -> list[str]:
 # --- json -----------------------------------------------------------------------------------------
 
 
-def render_json(reports: list[FileReport], fail_on: FailOn) -> str:
-    files = [{"path": r.path, "verdict": r.verdict(fail_on), "exit_code": r.exit_code(fail_on),
+def render_json(reports: list[CheckReport], fail_on: FailOn) -> str:
+    files = [{"path": r.path, "verdict": r.status(fail_on), "exit_code": r.exit_for(fail_on),
               "readable": r.readable, "seconds": round(r.seconds, 3), "slowest": r.slowest,
               "counts": {level.value: r.count(level) for level in Level},
               "findings": [f.to_dict() for f in _sorted(r.findings)],
               "ignored": [{**i.finding.to_dict(), "reason": i.reason} for i in r.ignored],
-              **r.details} for r in reports]
+              **r.file_details()} for r in reports]
     data = _finite({"fail_on": fail_on.value, "exit_code": exit_code(reports, fail_on), "files": files})
     return json.dumps(data, indent=2, allow_nan=False, default=str)
 
@@ -147,7 +103,7 @@ def _finite(value):
 # --- junit ----------------------------------------------------------------------------------------
 
 
-def render_junit(reports: list[FileReport], fail_on: FailOn) -> str:
+def render_junit(reports: list[CheckReport], fail_on: FailOn) -> str:
     """One testsuite per file, one testcase per rule: MUST -> failure, SHOULD -> skipped (JUnit has
     no warning), INFO -> system-out. A failing level below the threshold is still only skipped."""
     root = ET.Element("testsuites", name=TOOL_NAME)
@@ -214,7 +170,7 @@ def _sarif_uri(path: str) -> str:
     return urllib.parse.quote(path.replace("\\", "/"), safe="/")
 
 
-def render_sarif(reports: list[FileReport], fail_on: FailOn) -> str:
+def render_sarif(reports: list[CheckReport], fail_on: FailOn) -> str:
     from nxport.core import __version__
 
     ids = sorted({f.rule_id for r in reports for f in [*r.findings, *(i.finding for i in r.ignored)]})
@@ -239,7 +195,7 @@ def _escape(text: str, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
-def render_github(reports: list[FileReport], fail_on: FailOn) -> str:
+def render_github(reports: list[CheckReport], fail_on: FailOn) -> str:
     """GitHub workflow commands: `::error file=...,title=...::message`, shown inline on the PR."""
     lines = []
     for r in reports:
@@ -262,11 +218,11 @@ class Format(str, enum.Enum):
     GITHUB = "github"
 
 
-RENDERERS: dict[Format, Callable[[list[FileReport], FailOn], str]] = {
+RENDERERS: dict[Format, Callable[[list[CheckReport], FailOn], str]] = {
     Format.TEXT: render_text, Format.JSON: render_json, Format.JUNIT: render_junit,
     Format.SARIF: render_sarif, Format.GITHUB: render_github,
 }
 
 
-def render(reports: list[FileReport], fmt: Format, fail_on: FailOn = FailOn.MUST) -> str:
+def render(reports: list[CheckReport], fmt: Format, fail_on: FailOn = FailOn.MUST) -> str:
     return RENDERERS[fmt](reports, fail_on)

@@ -22,11 +22,37 @@ def spec_version() -> str:
     return load_spec()["spec_version"]
 
 
+TARGET_PREFIX = "T-"
+TARGET_PLACEHOLDER = "<target>"
+
+
+def spec_key(rule_id: str) -> str:
+    """The spec entry a rule id is described by: itself, or for an NPU preflight id `T-rknn-op` the
+    per-target template `T-<target>-op` (targets are data in conventions/targets/, not spec entries).
+    Target names may hold '-' (ryzen-ai), kinds never do: the kind is what follows the last '-'."""
+    if rule_id.startswith(TARGET_PREFIX) and rule_id.count("-") >= 2:
+        return f"{TARGET_PREFIX}{TARGET_PLACEHOLDER}-{rule_id.rsplit('-', 1)[1]}"
+    return rule_id
+
+
 def rule_spec(rule_id: str) -> dict:
-    rules = load_spec()["rules"]
-    if rule_id not in rules:
+    """The spec entry of `rule_id`: level, title, fix and source (the rule's own, else its family's).
+    KeyError naming the known ids for an id the spec lacks."""
+    data = load_spec()
+    rules = data["rules"]
+    key = spec_key(rule_id)
+    if key not in rules:
         raise KeyError(f"unknown rule id {rule_id!r}; known: {', '.join(rules)}")
-    return rules[rule_id]
+    entry = rules[key]
+    source = entry.get("source") or data["rule_sources"][key[:1]]
+    if key != rule_id:  # T-rknn-op: the source is that target's profile
+        source = source.replace(TARGET_PLACEHOLDER, rule_id[len(TARGET_PREFIX):rule_id.rindex("-")])
+    return {**entry, "source": source}
+
+
+def rule_ids() -> list[str]:
+    """Every id the spec defines, in spec order (T ids as their `T-<target>-<kind>` templates)."""
+    return list(load_spec()["rules"])
 
 
 def limit(name: str):

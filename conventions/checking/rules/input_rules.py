@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import onnx
 
+from nxport.conventions.kinds.bboxes import THRESHOLD_INPUT
 from nxport.conventions.checking.context import OPTIONAL_INPUTS, TEXT_INPUT, ModelContext, TensorInfo
 from nxport.conventions.checking.findings import Level
 from nxport.conventions.checking.registry import finding, rule
@@ -116,7 +117,7 @@ def rgb_channels(ctx: ModelContext):
 
 
 def _optional_input_problem(t: TensorInfo, image: TensorInfo | None) -> str | None:
-    if t.name == "nms_sensitivity-":
+    if t.name == THRESHOLD_INPUT.name:
         if t.elem_type != FLOAT or t.shape != [1]:
             return f"{_describe(t)}; expected float32 [1]"
         return None
@@ -155,12 +156,17 @@ def optional_inputs(ctx: ModelContext):
 
 @rule("B1", profiles=("text",))
 def text_single_input(ctx: ModelContext):
-    """Exactly one input, `tokens-`."""
+    """Exactly one input (the token ids)."""
     if len(ctx.inputs) != 1:
         yield finding("B1", f"text tower has {len(ctx.inputs)} inputs ({', '.join(_describe(t) for t in ctx.inputs)}); "
                       f"expected exactly one {TEXT_INPUT!r} int64 (1, L)",
                       fix="export the text tower with only the token ids as input (attention mask computed in the graph)")
-    elif ctx.inputs[0].name != TEXT_INPUT:
+
+
+@rule("B2", profiles=("text",))
+def text_input_name(ctx: ModelContext):
+    """The one input is named `tokens-` (with several inputs, B1 speaks)."""
+    if len(ctx.inputs) == 1 and ctx.inputs[0].name != TEXT_INPUT:
         yield finding("B2", f"text input is named {ctx.inputs[0].name!r}; expected {TEXT_INPUT!r}",
                       fix=f"export with input_names=[{TEXT_INPUT!r}]")
 

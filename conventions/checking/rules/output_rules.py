@@ -9,13 +9,11 @@ import onnx
 
 from nxport.conventions.checking.context import ModelContext, TensorInfo
 from nxport.conventions.checking.findings import Level
-from nxport.conventions.names import KNOWN_KINDS, ParsedName, is_decimal_id
+from nxport.conventions.kinds import ArtifactKind, all_kinds, kind_of
+from nxport.conventions.names import ParsedName, is_decimal_id
 from nxport.conventions.checking.registry import finding, rule
 
 BOTH = ("image", "text")
-CLASS_KINDS = ("scores", "bboxes", "alarm")
-EMBEDDING_KEYS = ("dim", "norm", "pool")
-EMBEDDING_NORMS = ("l2", "none")
 FLOAT = onnx.TensorProto.FLOAT
 
 
@@ -47,15 +45,18 @@ def class_entries(parsed: ParsedName) -> tuple[list[ClassEntry], list[str]]:
             entries[-1].spill.append(segment)
         else:
             leading.append(segment)
-    if parsed.kind == "bboxes" and entries and entries[0].key == "format":
-        entries = entries[1:]
+    kind = kind_of(parsed.kind)
+    leading_keys = [key for key, _ in kind.leading_pairs] if kind else []
+    while entries and leading_keys and entries[0].key == leading_keys[0]:  # `format:xyxysc` is D3's
+        entries, leading_keys = entries[1:], leading_keys[1:]
     return entries, leading
 
 
 def _class_outputs(ctx: ModelContext):
     for t in ctx.outputs:
         parsed = ctx.parsed_outputs[t.name]
-        if parsed.kind in CLASS_KINDS and parsed.body:
+        kind = kind_of(parsed.kind)
+        if kind is not None and kind.carries_labels and parsed.body:
             yield t, parsed
 
 
@@ -68,110 +69,71 @@ def output_name_syntax(ctx: ModelContext):
     """`<kind>-<k>:<v>;...` with no trailing ';' for the known kinds."""
     for t in ctx.outputs:
         parsed = ctx.parsed_outputs[t.name]
-        if parsed.kind not in KNOWN_KINDS:
+        kind = kind_of(parsed.kind)
+        if kind is None:
             continue
         for problem in parsed.problems:
             yield finding("D0", f"output {_short(t.name)!r}: {problem}; expected `<kind>-<k1>:<v1>;<k2>:<v2>`")
-        if parsed.kind == "embedding" and parsed.orphans:
+        if kind.pairs_only and parsed.orphans:
             texts = ", ".join(repr(text) for _, text in parsed.orphans)
             yield finding("D0", f"output {t.name!r}: segments {texts} are not `key:value` pairs")
 
 
 @rule("D1")
 def has_nx_output(ctx: ModelContext):
-    """At least one `scores-` or `bboxes-` output (embedding-only artifacts: INFO)."""
+    """At least one output of a kind Nx post-processes (`scores-`, `bboxes-`); embedding-only: INFO."""
+    selecting = [k for k in all_kinds() if k.selects_postprocessing]
+    wanted = " or ".join(f"`{k.prefix}...`" for k in selecting)
     kinds = {p.kind for p in ctx.parsed_outputs.values()}
-    if kinds & {"scores", "bboxes"}:
+    if kinds & {k.name for k in selecting}:
         return
     names = ", ".join(repr(_short(t.name)) for t in ctx.outputs)
     if "embedding" in kinds:
-        yield finding("D1", f"no scores-/bboxes- output (outputs: {names}); Nx has no built-in "
-                      "post-processing for embeddings and passes them raw to external post-processors",
+        yield finding("D1", f"no {'/'.join(k.prefix for k in selecting)} output (outputs: {names}); Nx has no "
+                      "built-in post-processing for embeddings and passes them raw to external post-processors",
                       level=Level.INFO, fix="nothing to do for an embedding artifact (project extension D5)")
         return
-    yield finding("D1", f"no output named `scores-...` or `bboxes-...` (outputs: {names}); Nx selects its "
+    yield finding("D1", f"no output named {wanted} (outputs: {names}); Nx selects its "
                   "post-processing by output name")
 
 
-def _shape_problem(t: TensorInfo, expected: str) -> str | None:
-    """Problems with a (1, C) declaration; `expected` names the allowed shape for the message."""
-    if t.shape is None:
-        return f"declares no shape; expected {expected}"
-    if t.rank != 2 or t.shape[0] != 1 or not isinstance(t.shape[1], int) or t.shape[1] <= 0:
-        return f"has shape {t.shape}; expected static {expected}"
-    return None
+def _declaration_rule(kind: ArtifactKind) -> None:
+    """Register `<kind>_output` under the kind's rule id: the kind's own declaration checks, per output."""
+    level = Level(kind.violation_level) if kind.violation_level else None
+
+    def check(ctx: ModelContext):
+        outputs = ctx.outputs_of_kind(kind.name)
+        if ctx.profile in kind.required_by_profiles and not outputs:
+            names = ", ".join(repr(t.name) for t in ctx.outputs)
+            yield finding(kind.rule_id, f"{ctx.profile} tower has no `{kind.prefix}...` output (outputs: {names})",
+                          level=level or Level.MUST)
+        for t, parsed in outputs:
+            for problem in kind.check_declaration(t, parsed):
+                yield finding(kind.rule_id, problem.message, level=level, fix=problem.fix)
+            yield from _sibling_labels(ctx, kind, t, parsed, level)
+
+    check.__name__ = check.__qualname__ = f"{kind.name}_output"
+    check.__doc__ = kind.declaration_doc
+    rule(kind.rule_id, profiles=kind.profiles)(check)
 
 
-@rule("D2")
-def scores_output(ctx: ModelContext):
-    """scores-: float32, static shape (1, C)."""
-    for t, _ in ctx.outputs_of_kind("scores"):
-        if t.elem_type != FLOAT:
-            yield finding("D2", f"scores output {_short(t.name)!r} is {t.dtype_name}; expected float32")
-        problem = _shape_problem(t, "(1, C)")
-        if problem:
-            yield finding("D2", f"scores output {_short(t.name)!r} {problem}")
+def _sibling_labels(ctx: ModelContext, kind: ArtifactKind, t: TensorInfo, parsed: ParsedName, level):
+    """An output that repeats a sibling's classes (alarm- after scores-) must list the same ids and labels."""
+    siblings = ctx.outputs_of_kind(kind.same_labels_as) if kind.same_labels_as else []
+    if not siblings:
+        return
+    sibling_t, sibling = siblings[0]
+    ours, theirs = kind.class_pairs(parsed), kind_of(sibling.kind).class_pairs(sibling)
+    if ours != theirs:
+        first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        yield finding(kind.rule_id, f"{kind.name} output {_short(t.name)!r} lists {len(ours)} classes and "
+                      f"{_short(sibling_t.name)!r} lists {len(theirs)}; they differ from entry {first} on "
+                      f"({ours[first] if first < len(ours) else None} vs {theirs[first] if first < len(theirs) else None})",
+                      level=level, fix=f"name the {kind.name} output with the {sibling.kind} output's ids and labels")
 
 
-@rule("D3")
-def bboxes_output(ctx: ModelContext):
-    """bboxes-format:xyxysc;...: float32, rank 2, (N, 6)."""
-    for t, parsed in ctx.outputs_of_kind("bboxes"):
-        label = _short(t.name)
-        if t.elem_type != FLOAT:
-            yield finding("D3", f"bboxes output {label!r} is {t.dtype_name}; expected float32")
-        if t.rank != 2 or t.shape[-1] != 6:
-            yield finding("D3", f"bboxes output {label!r} has shape {t.shape}; expected (N, 6) rows "
-                          "[x1, y1, x2, y2, score, class_id]")
-        if not parsed.pairs or parsed.pairs[0] != ("format", "xyxysc"):
-            first = f"{parsed.pairs[0][0]}:{parsed.pairs[0][1]}" if parsed.pairs else "nothing"
-            yield finding("D3", f"bboxes output {label!r} starts with {first!r}; expected 'format:xyxysc' first")
-
-
-@rule("D4")
-def alarm_output(ctx: ModelContext):
-    """alarm-: static shape (1, C)."""
-    for t, _ in ctx.outputs_of_kind("alarm"):
-        problem = _shape_problem(t, "(1, C)")
-        if problem:
-            yield finding("D4", f"alarm output {_short(t.name)!r} {problem}")
-
-
-def _embedding_key_problems(parsed: ParsedName) -> tuple[list[str], int | None]:
-    keys = dict(parsed.pairs)
-    problems = [f"missing key {k!r}" for k in EMBEDDING_KEYS if k not in keys]
-    dim = None
-    if "dim" in keys:
-        if is_decimal_id(keys["dim"]) and int(keys["dim"]) > 0:
-            dim = int(keys["dim"])
-        else:
-            problems.append(f"dim {keys['dim']!r} is not a positive integer")
-    if "norm" in keys and keys["norm"] not in EMBEDDING_NORMS:
-        problems.append(f"norm {keys['norm']!r} is not one of {', '.join(EMBEDDING_NORMS)}")
-    return problems, dim
-
-
-@rule("D5", profiles=BOTH)
-def embedding_output(ctx: ModelContext):
-    """embedding-dim:<D>;norm:<l2|none>;pool:<name>, float32 (1, D)."""
-    # D5 is INFO background in the spec, but a malformed embedding name breaks the project's own
-    # consumers (the image/text towers must agree on dim and norm), so violations are MUST.
-    embeddings = ctx.outputs_of_kind("embedding")
-    if ctx.profile == "text" and not embeddings:
-        names = ", ".join(repr(t.name) for t in ctx.outputs)
-        yield finding("D5", f"text tower has no `embedding-...` output (outputs: {names})", level=Level.MUST)
-    for t, parsed in embeddings:
-        problems, dim = _embedding_key_problems(parsed)
-        if t.elem_type != FLOAT:
-            problems.append(f"dtype is {t.dtype_name}, expected float32")
-        expected = f"(1, {dim})" if dim else "(1, D)"
-        shape_problem = _shape_problem(t, expected)
-        if shape_problem:
-            problems.append(shape_problem)
-        elif dim is not None and t.shape[1] != dim:
-            problems.append(f"has shape {t.shape} but the name says dim:{dim}; expected {expected}")
-        for problem in problems:
-            yield finding("D5", f"embedding output {t.name!r}: {problem}", level=Level.MUST)
+for _kind in sorted(all_kinds(), key=lambda k: k.rule_id):  # D2, D3, D4, D5: the order the checker reports
+    _declaration_rule(_kind)
 
 
 @rule("E1")
@@ -216,7 +178,7 @@ def class_name_characters(ctx: ModelContext):
 
 @rule("E3")
 def class_ids(ctx: ModelContext):
-    """Ids unique; for scores/alarm exactly 0..C-1 in order with C from the output shape."""
+    """Ids unique; for kinds whose ids follow the shape (scores, alarm) exactly 0..C-1 in order, C from (1, C)."""
     for t, parsed in _class_outputs(ctx):
         entries, leading = class_entries(parsed)
         ids = [int(e.key) for e in entries if is_decimal_id(e.key)]
@@ -225,7 +187,7 @@ def class_ids(ctx: ModelContext):
         if duplicates:
             yield finding("E3", f"output {label!r}: duplicate class ids {duplicates}")
         # Entries E1 could not read make the id list partial; order and count would only echo E1.
-        if parsed.kind == "bboxes" or leading or len(ids) != len(entries):
+        if not kind_of(parsed.kind).ids_follow_shape or leading or len(ids) != len(entries):
             continue
         if ids != list(range(len(ids))) and not duplicates:
             yield finding("E3", f"output {label!r}: class ids {_preview(ids)} are not 0..{len(ids) - 1} in order")

@@ -7,25 +7,27 @@
 Per target (profiles in conventions/targets/*.json, each rule citing its source) the verdict is one of
 runs fully / runs with N host partitions (which nodes, why) / will not compile (which rule) /
 unknown ops (which). Crop-based targets (Hailo) get suggested end nodes right before the first op the
-NPU will not take (for detectors: before the decode/NMS tail). Findings reuse conventions.findings with
-rule ids `T-<target>-<kind>` (kinds: opset, ir, shape, artifact, qdq, op, cond, dynamic, unknown,
-partition, crop; see conventions/targets/README.md).
+NPU will not take (for detectors: before the decode/NMS tail). Findings are made like every other
+finding (checking.registry, producer PREFLIGHT) with rule ids `T-<target>-<kind>`, described once per kind in
+the spec (`T-<target>-opset`...; see conventions/targets/README.md); `preflight_report` gathers the
+verdicts of one file into the one CheckReport, whose exit rule (a MUST = a target will not compile) decides.
 """
 
 from __future__ import annotations
 
 from nxport.conventions.checking.context import load_source
-from nxport.conventions.checking.findings import Finding, Level
+from nxport.conventions.checking.findings import CheckReport, Finding, Level
 from nxport.conventions.targets.preflight.artifact import graph_issues
 from nxport.conventions.targets.preflight.classify import classify
 from nxport.conventions.targets.preflight.conditions import validate_conditions
 from nxport.conventions.targets.preflight.graph import GraphView, read_graph
 from nxport.conventions.targets.preflight.partition import crop_before, host_partitions
-from nxport.conventions.targets.preflight.verdict import TargetVerdict, Verdict, decide, issue_finding, node_findings, unknown_counts
+from nxport.conventions.targets.preflight.verdict import (PREFLIGHT, TargetVerdict, Verdict, decide, issue_finding,
+                                                          node_findings, unknown_counts)
 from nxport.conventions.targets import FallbackPolicy, OpStatus, TargetProfile, load_profile, resolve_targets
 from nxport.core.errors import NxportError
 
-__all__ = ["preflight", "preflight_view", "TargetVerdict", "Verdict", "UnreadableModelError"]
+__all__ = ["preflight", "preflight_report", "preflight_view", "TargetVerdict", "Verdict", "UnreadableModelError"]
 
 
 class UnreadableModelError(NxportError):
@@ -43,6 +45,14 @@ def preflight(model_or_path, targets) -> list[TargetVerdict]:
         raise UnreadableModelError(loaded.label, loaded.error)
     view = read_graph(loaded.model)
     return [preflight_view(view, load_profile(name)) for name in names]
+
+
+def preflight_report(source: str, verdicts: list[TargetVerdict]) -> CheckReport:
+    """One file's verdicts as the one report type. Its exit code (a MUST finding -> 1) is the verdicts'
+    own: a target will not compile exactly when one of its findings is a MUST (the blocking ones)."""
+    findings = [f for v in verdicts for f in v.findings]
+    return CheckReport(source=str(source), readable=True, findings=findings,
+                       rules_checked=sorted({f.rule_id for f in findings}), preflight=list(verdicts))
 
 
 def preflight_view(view: GraphView, profile: TargetProfile) -> TargetVerdict:
@@ -75,15 +85,16 @@ def preflight_view(view: GraphView, profile: TargetProfile) -> TargetVerdict:
 def _partition_finding(profile: TargetProfile, labels: list[list[str]]) -> Finding:
     parts = "; ".join(f"#{n + 1}: {', '.join(group[:4])}{' ...' if len(group) > 4 else ''}"
                       for n, group in enumerate(labels))
-    return Finding(f"T-{profile.target}-partition", Level.SHOULD,
-                   f"{len(labels)} host partition(s) (each costs an NPU<->CPU round trip): {parts} "
-                   f"[src: {profile.cite(profile.fallback_source)}]",
-                   "remove or replace the ops above in the export to keep the whole graph on the NPU")
+    return PREFLIGHT.finding(f"T-{profile.target}-partition",
+                             f"{len(labels)} host partition(s) (each costs an NPU<->CPU round trip): {parts} "
+                             f"[src: {profile.cite(profile.fallback_source)}]", level=Level.SHOULD,
+                             fix="remove or replace the ops above in the export to keep the whole graph on the NPU")
 
 
 def _crop_finding(profile: TargetProfile, crop) -> Finding:
-    return Finding(f"T-{profile.target}-crop", Level.INFO,
-                   f"compile between start {crop.start} and end {crop.end} (after nodes {crop.end_nodes}); "
-                   f"the host runs the remaining {len(crop.tail)} node(s) "
-                   f"[src: {profile.cite(profile.fallback_source)}]",
-                   "pass these start/end node names to the vendor parser (Hailo: start_node_names / end_node_names)")
+    return PREFLIGHT.finding(f"T-{profile.target}-crop",
+                             f"compile between start {crop.start} and end {crop.end} (after nodes {crop.end_nodes}); "
+                             f"the host runs the remaining {len(crop.tail)} node(s) "
+                             f"[src: {profile.cite(profile.fallback_source)}]", level=Level.INFO,
+                             fix="pass these start/end node names to the vendor parser "
+                             "(Hailo: start_node_names / end_node_names)")

@@ -23,10 +23,10 @@ def add_target_arguments(parser) -> None:
 
 
 def run_targets(path, targets: list[str], as_json: bool = False) -> int:
-    from nxport.conventions.targets.preflight import preflight
+    from nxport.conventions.targets.preflight import preflight, preflight_report
 
     verdicts = preflight(path, targets)  # typed errors (unknown target, unreadable file): core.guard, exit 2
-    code = 0 if all(v.compiles for v in verdicts) else 1
+    code = preflight_report(path, verdicts).exit_code  # the one exit rule: a MUST = a target will not compile
     if as_json:
         report = {"source": str(path), "exit_code": code, "targets": [v.to_dict() for v in verdicts]}
         print(json.dumps(report, indent=2))

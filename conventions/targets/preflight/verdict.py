@@ -7,12 +7,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from nxport.conventions.checking.findings import Finding, Level
+from nxport.conventions.checking.registry import producer
 from nxport.conventions.targets.preflight.artifact import Issue
 from nxport.conventions.targets.preflight.classify import NodeStatus
 from nxport.conventions.targets.preflight.partition import Crop
 from nxport.conventions.targets import OpStatus, TargetProfile
 
 _SHOW_NODES = 4  # node names listed per finding; the JSON report carries all of them
+# Every id is emitted per target (T-rknn-op, T-hailo8-crop...); the spec describes each kind once.
+PREFLIGHT = producer("NPU preflight", (
+    "T-<target>-opset", "T-<target>-ir", "T-<target>-shape", "T-<target>-artifact", "T-<target>-qdq",
+    "T-<target>-op", "T-<target>-cond", "T-<target>-dynamic", "T-<target>-unknown", "T-<target>-partition",
+    "T-<target>-crop"), "what each NPU toolchain will take (conventions/targets/*.json), per target")
 
 
 class Verdict(enum.Enum):
@@ -88,8 +94,8 @@ def _names(labels: list[str]) -> str:
 
 
 def issue_finding(profile: TargetProfile, issue: Issue) -> Finding:
-    return Finding(f"T-{profile.target}-{issue.kind}", issue.level,
-                   f"{issue.message} [src: {profile.cite(issue.source)}]", issue.fix)
+    return PREFLIGHT.finding(f"T-{profile.target}-{issue.kind}", f"{issue.message} [src: {profile.cite(issue.source)}]",
+                             level=issue.level, fix=issue.fix)
 
 
 def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Finding]:
@@ -114,15 +120,17 @@ def node_findings(profile: TargetProfile, statuses: list[NodeStatus]) -> list[Fi
             unknown.append((op, len(members), members[0].label, reason, src))
             continue
         where = "the build stops" if blocks else "runs on the host CPU"
-        findings.append(Finding(f"T-{profile.target}-{kind}", Level.MUST if blocks else Level.SHOULD,
-                                f"{op} x{len(members)}: {reason}; {where}; nodes: {names} [src: {src}]", fixes[kind]))
+        findings.append(PREFLIGHT.finding(f"T-{profile.target}-{kind}",
+                                          f"{op} x{len(members)}: {reason}; {where}; nodes: {names} [src: {src}]",
+                                          level=Level.MUST if blocks else Level.SHOULD, fix=fixes[kind]))
     if unknown:  # one line: what is not public is the same story for every op
         ops = ", ".join(f"{op} x{n} (e.g. {label})" for op, n, label, _, _ in unknown)
         reasons = sorted({r for *_, r, _ in unknown})
         sources = sorted({s for *_, s in unknown})
-        findings.append(Finding(f"T-{profile.target}-unknown", Level.INFO,
-                                f"no public support data for {ops} ({'; '.join(reasons)}) [src: {', '.join(sources)}]",
-                                fixes["unknown"]))
+        findings.append(PREFLIGHT.finding(
+            f"T-{profile.target}-unknown",
+            f"no public support data for {ops} ({'; '.join(reasons)}) [src: {', '.join(sources)}]",
+            level=Level.INFO, fix=fixes["unknown"]))
     return findings
 
 
