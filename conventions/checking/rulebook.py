@@ -101,7 +101,8 @@ def producers_by_spec_id() -> dict[str, list[str]]:
     by_id: dict[str, list[str]] = {}
     for r in registered_rules():
         by_id.setdefault(spec.spec_key(r.rule_id), []).append(f"rule {r.name}")
-    for p in load_producers():
+    # Sorted by name: import order differs between a CLI run and a test worker, a listing must not.
+    for p in sorted(load_producers(), key=lambda p: p.name):
         for rule_id in p.rule_ids:
             by_id.setdefault(rule_id, []).append(p.name)
     return by_id
