@@ -145,6 +145,7 @@ class PresetOverrides:
     preprocessing: PreprocessingOverrides = field(default_factory=PreprocessingOverrides)
     parity_images: Path | None = None
     architecture: dict | None = None  # random init only, e.g. the entry's reduced_architecture
+    targets: tuple[str, ...] = ()  # NPU profiles: opset within their window, preflight verdicts in the report
 
 
 def config_for(spec: ModelSpec, overrides: PresetOverrides):
@@ -161,6 +162,7 @@ def config_for(spec: ModelSpec, overrides: PresetOverrides):
                   opset=overrides.opset or spec.opset, preprocessing=overrides.preprocessing,
                   output_dir=overrides.output_dir, overwrite=overrides.overwrite,
                   parity_images=overrides.parity_images, architecture=overrides.architecture,
+                  targets=overrides.targets,
                   name=overrides.name or spec.name.replace("/", "_").replace("-", "_").replace(".", "_"))
     if spec.task == "classification":
         return ClassifierConfig(model=spec.model_id, labels=overrides.labels,

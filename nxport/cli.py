@@ -169,6 +169,7 @@ def _add_preconfigured(sub) -> None:
     parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None)
     _add_preprocessing_options(parser)
     _add_artifact_options(parser)
+    add_target_option(parser)
     parser.set_defaults(run=_run_preconfigured, opset=None)
 
 
@@ -180,6 +181,7 @@ def _run_preconfigured(args) -> int:
         output_dir=args.output_dir, name=args.name, overwrite=args.overwrite, opset=args.opset,
         pool=args.pool, normalize=args.normalize, labels=args.labels,
         preprocessing=_preprocessing_overrides(args), parity_images=args.parity_images,
+        targets=tuple(args.target or ()),
     )
     check_preset_inputs(args.model, overrides)  # a typo costs what --help costs
     with _importing():

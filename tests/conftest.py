@@ -93,3 +93,17 @@ def int8_artifact(lite0_artifact, photos, tmp_path_factory) -> Path:
     result = calibrate(lite0_artifact, folder, output_dir=tmp_path_factory.mktemp("npu_int8"), progress=False,
                        compare_naive=False, augmentation=Augmentation(copies=0))
     return result.onnx_path
+
+
+# The suite runs on two workers (pyproject: -n 2 --dist loadgroup). A file runs whole on one worker, so its
+# module fixtures are built once; every test that reads the session's INT8 calibration (~60 s to build) runs
+# on the same worker as test_calibration.py, so that calibration is built once. Only those tests, not their
+# whole files, join that worker: it is already the longer of the two.
+INT8_WORKER = "int8"
+WHOLE_FILE_ON_INT8_WORKER = {"test_calibration.py", "test_reference_runtime.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        on_int8 = item.path.name in WHOLE_FILE_ON_INT8_WORKER or "int8_artifact" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group(INT8_WORKER if on_int8 else item.path.name))

@@ -113,9 +113,12 @@ def test_cli_listing_and_show():
 
 
 def test_cli_exports_a_registry_entry_with_real_offline_weights(tmp_path):
-    proc = nxport("export", "preconfigured", "tf_efficientnet_lite0", "--output-dir", str(tmp_path))
+    proc = nxport("export", "preconfigured", "tf_efficientnet_lite0", "--output-dir", str(tmp_path), "--target", "rknn")
     assert proc.returncode == 0, proc.stderr
     assert "CONFORMANT" in proc.stdout and (tmp_path / "tf_efficientnet_lite0.onnx").is_file()
+    # --target means the same on every export task, registry entries included.
+    report = json.loads((tmp_path / "tf_efficientnet_lite0.report.json").read_text())
+    assert set(report["provenance"]["npu_preflight"]["targets"]) == {"rknn"}
 
 
 def test_cli_entry_without_offline_weights_needs_a_source(tmp_path):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nxport.conventions.kinds.base import FLOAT32, ArtifactKind, ParityMetric, Problem, one_by_c_problem, short
+from nxport.conventions.kinds.base import ArtifactKind, ParityMetric, Problem, float_row_problems, short
 from nxport.conventions.names import format_pairs, parse_output_name
 from nxport.core.errors import ConfigError, ExportError, ParityError
 
@@ -21,11 +21,7 @@ def format_name(labels: list[str]) -> str:
 
 
 def _declaration(t, parsed):
-    if t.elem_type != FLOAT32:
-        yield Problem(f"alarm output {short(t.name)!r} is {t.dtype_name}; expected float32 0/1 flags")
-    problem = one_by_c_problem(t)
-    if problem:
-        yield Problem(f"alarm output {short(t.name)!r} {problem}")
+    return float_row_problems("alarm", t, " 0/1 flags")
 
 
 def _values(t, value: np.ndarray, producer: str | None):

@@ -12,7 +12,7 @@ under `rule_id`, so the format layer stays below the checker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -132,6 +132,15 @@ def one_by_c_problem(t: Declared, expected: str = "(1, C)") -> str | None:
     if t.rank != 2 or t.shape[0] != 1 or not isinstance(t.shape[1], int) or t.shape[1] <= 0:
         return f"has shape {t.shape}; expected static {expected}"
     return None
+
+
+def float_row_problems(kind: str, t: Declared, expected_values: str) -> Iterator[Problem]:
+    """The declaration every per-class kind shares: float32, static (1, C)."""
+    if t.elem_type != FLOAT32:
+        yield Problem(f"{kind} output {short(t.name)!r} is {t.dtype_name}; expected float32{expected_values}")
+    problem = one_by_c_problem(t)
+    if problem:
+        yield Problem(f"{kind} output {short(t.name)!r} {problem}")
 
 
 def short(name: str, limit: int = 60) -> str:

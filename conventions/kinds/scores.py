@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nxport.conventions import spec
-from nxport.conventions.kinds.base import FLOAT32, ArtifactKind, Int8Metric, ParityMetric, Problem, one_by_c_problem, short
+from nxport.conventions.kinds.base import ArtifactKind, Int8Metric, ParityMetric, Problem, float_row_problems, short
 from nxport.conventions.names import format_pairs
 
 
@@ -14,11 +14,7 @@ def format_name(labels: list[str]) -> str:
 
 
 def _declaration(t, parsed):
-    if t.elem_type != FLOAT32:
-        yield Problem(f"scores output {short(t.name)!r} is {t.dtype_name}; expected float32")
-    problem = one_by_c_problem(t)
-    if problem:
-        yield Problem(f"scores output {short(t.name)!r} {problem}")
+    return float_row_problems("scores", t, "")
 
 
 def _values(t, value: np.ndarray, producer: str | None):
