@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from nxport.exporters.artifact import ExportResult
 from nxport.exporters.config import (
@@ -16,11 +15,10 @@ from nxport.exporters.early_checks import check_timm_inputs
 from nxport.exporters.heads import ProbabilityHead
 from nxport.exporters.labels import resolve_labels
 from nxport.exporters.parity import classifier_parity, nx_feeds, parity_photos
-from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, run_export
+from nxport.exporters.pipeline import Built, ExportContext, ExportTask, Graph, run_export
 from nxport.exporters.random_init import recalibrate_batchnorm
 from nxport.exporters.registry import register_task
 from nxport.exporters.reparam import reparameterize_for_export
-from nxport.exporters.report import ArtifactPaths
 from nxport.exporters.timm_source import LoadedModel, load_timm_model
 from nxport.exporters.verification import export_verified
 from nxport.conventions.kinds.alarm import attach_alarm_head
@@ -82,12 +80,6 @@ class ClassifierSource:
 
 
 class ClassificationTask(ExportTask):
-    def __init__(self, config: ClassifierConfig):
-        self.config, self.options = config, ExportOptions.of(config)
-
-    def outputs(self, directory: Path) -> dict[str, Path]:
-        return {"onnx": ArtifactPaths(directory, self.config.artifact_name).onnx}
-
     def load(self, ctx: ExportContext) -> ClassifierSource:
         config = self.config
         loaded = load_timm_model(config.model, weights=config.weights, pretrained=config.pretrained,

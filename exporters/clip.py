@@ -24,7 +24,7 @@ from nxport.exporters.clip_sources import ClipModel, load_hf_clip, load_open_cli
 from nxport.exporters.config import DEFAULT_OPSET, Preprocessing, PreprocessingOverrides, resolve_preprocessing
 from nxport.exporters.labels import read_labels_file, validate_labels
 from nxport.exporters.parity import classifier_parity, embedding_parity, nx_feeds, parity_photos
-from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, run_export
+from nxport.exporters.pipeline import Built, ExportContext, ExportTask, Graph, run_export
 from nxport.exporters.verification import VerifiedGraph, export_verified
 from nxport.exporters.registry import register_task
 from nxport.exporters.report import npu_lines
@@ -191,9 +191,6 @@ class ClipSource:
 
 class ClipTask(ExportTask):
     """An image tower, a text tower (+ a zero-shot classifier), and the tokenizer folder beside them."""
-
-    def __init__(self, config: ClipConfig):
-        self.config, self.options = config, ExportOptions.of(config)
 
     def outputs(self, directory: Path) -> dict[str, Path]:
         name = self.config.artifact_name

@@ -28,7 +28,7 @@ from nxport.exporters.detection_parity import detection_parity, prove_split
 from nxport.exporters.detection_tail import MASK_INPUT, THRESHOLD_INPUT, TailSpec, build_tail, compose
 from nxport.exporters.labels import read_labels_file, validate_labels
 from nxport.exporters.onnx_export import make_reproducible
-from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, bytes_file, run_export
+from nxport.exporters.pipeline import Built, ExportContext, ExportTask, Graph, bytes_file, run_export
 from nxport.exporters.registry import register_task
 from nxport.exporters.report import ArtifactPaths
 from nxport.core.errors import ConfigError, LabelError
@@ -140,9 +140,6 @@ class LoadedDetector:
 
 class DetectionTask(ExportTask):
     """One `bboxes-` artifact; with --split also its network and post-processing halves."""
-
-    def __init__(self, config: DetectionConfig):
-        self.config, self.options = config, ExportOptions.of(config)
 
     def outputs(self, directory: Path) -> dict[str, Path]:
         config = self.config

@@ -29,12 +29,11 @@ from nxport.exporters.config import (
 from nxport.exporters.early_checks import check_embedding_inputs
 from nxport.exporters.verification import export_verified
 from nxport.exporters.parity import embedding_parity, nx_feeds, parity_photos
-from nxport.exporters.pipeline import Built, ExportContext, ExportOptions, ExportTask, Graph, run_export
+from nxport.exporters.pipeline import Built, ExportContext, ExportTask, Graph, run_export
 from nxport.exporters.pooling import EmbeddingModel, Pool, allowed_pools
 from nxport.exporters.random_init import recalibrate_batchnorm
 from nxport.exporters.registry import register_task
 from nxport.exporters.reparam import reparameterize_for_export
-from nxport.exporters.report import ArtifactPaths
 from nxport.core.errors import ConfigError, UnknownModelError
 
 
@@ -238,12 +237,6 @@ class EmbeddingSource:
 
 
 class EmbeddingTask(ExportTask):
-    def __init__(self, config: EmbeddingConfig):
-        self.config, self.options = config, ExportOptions.of(config)
-
-    def outputs(self, directory: Path) -> dict[str, Path]:
-        return {"onnx": ArtifactPaths(directory, self.config.artifact_name).onnx}
-
     def load(self, ctx: ExportContext) -> EmbeddingSource:
         # The targets' opset window applies before anything reads the opset (HF attention, provenance).
         config = replace(self.config, opset=ctx.opset)

@@ -19,7 +19,7 @@ from typing import Any
 
 from nxport.conventions.contract import stamp_contract
 from nxport.conventions.normalization import Normalization
-from nxport.core.atomic import PendingFile, prepare_output_dir, refuse_existing, write_together
+from nxport.core.atomic import ArtifactPaths, PendingFile, prepare_output_dir, refuse_existing, write_together
 from nxport.exporters.artifact import ExportResult, check_conformance
 from nxport.exporters.config import DEFAULT_OPSET, validate_opset
 from nxport.exporters.npu_target import opset_for_targets, preflight_record
@@ -90,11 +90,13 @@ class Exported:
 class ExportTask(ABC):
     """What differs between tasks; run_export does the rest."""
 
-    options: ExportOptions
+    def __init__(self, config):
+        self.config, self.options = config, ExportOptions.of(config)
 
-    @abstractmethod
     def outputs(self, directory: Path) -> dict[str, Path]:
-        """role -> path of every file besides the report; may refuse a combination before any work."""
+        """role -> path of every file besides the report; may refuse a combination before any work.
+        One graph, `<name>.onnx`, unless the task writes more."""
+        return {"onnx": ArtifactPaths(directory, self.config.artifact_name).onnx}
 
     @abstractmethod
     def load(self, ctx: ExportContext) -> Any:
