@@ -133,8 +133,9 @@ def run(args: argparse.Namespace) -> int:
     if args.oracle:  # a real compiler per file and target: one file, text or --json, for now
         from nxport.core.errors import ConfigError
 
-        raise ConfigError(f"--oracle takes one .onnx file with --target and the text or --json output, got "
-                          f"{len(paths)} file(s), --target {args.target}, --format {args.format}",
+        raise ConfigError(f"--oracle checks one .onnx file at a time, in the text or --json output; got "
+                          f"{len(paths)} file(s)" + (f", --format {args.format.value}" if args.format else "")
+                          + (" and a policy option (--fail-on/--ignore/--output/config)" if len(paths) == 1 else ""),
                           fix="run `nxport check FILE --target qnn --oracle` once per file")
     if args.json and args.format is None:
         args.format = Format.JSON

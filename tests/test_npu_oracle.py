@@ -85,7 +85,7 @@ def test_an_op_the_htp_lacks_is_named(qnn_env, det_graph, capsys):
     assert code == 1, out
     assert f"{CONFIRMED}: refuses 1 node" in out
     assert "det_node (Det): Operators of type `Det` are not supported by QNN EP" in out
-    assert "next: apply the MUST fixes for qnn" in out
+    assert "  fix: change the nodes the toolchain refuses" in out and "next: apply the MUST fixes for qnn" in out
 
 
 def test_a_hang_is_a_verdict_not_a_traceback(qnn_env, det_graph):
@@ -109,3 +109,5 @@ def test_targets_without_an_oracle_stay_predicted_and_oracle_needs_a_target(det_
     assert "predicted from targets/rknn.json" in out
     code, out = _check(capsys, det_graph, "--oracle")
     assert code == 2 and "--oracle asks a target's real toolchain, but no --target was given" in out
+    code, out = _check(capsys, det_graph, det_graph, "--target", "qnn", "--oracle")  # one compile per file, for now
+    assert code == 2 and "--oracle checks one .onnx file at a time" in out and "got 2 file(s)" in out

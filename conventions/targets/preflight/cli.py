@@ -61,6 +61,8 @@ def run_targets(path, targets: list[str], as_json: bool = False, oracle: bool = 
         if v.target in oracles:
             found = oracles[v.target]
             print(found.line() if found.ran else f"  {found.findings[0].format()}")
+            if found.ran and not found.compiles:
+                print(f"  fix: {found.findings[0].fix}")
     blocked = [v.target for v in verdicts
                if not (oracles[v.target].compiles if v.target in oracles and oracles[v.target].ran else v.compiles)]
     print(f"next: apply the MUST fixes for {', '.join(blocked)} and re-export" if blocked else
