@@ -24,6 +24,12 @@ fi
 # sclblonnx 0.3.0 (the legacy Nx checker, a second opinion beside ours) refuses onnx > 1.15: it lives here too.
 .venv-nx-reference/bin/python -m pip install --quiet --disable-pip-version-check "onnxruntime==1.17.3" "numpy<2" \
   "onnx==1.15.0" "sclblonnx==0.3.0" onnxoptimizer requests "onnxsim==0.4.36"
+# The Qualcomm HTP compiler (onnxruntime-qnn 2.7.0, HTP backend emulated on x86_64; pulls its own
+# onnxruntime 1.32) for `nxport check FILE --target qnn --oracle`: its own environment (532 MB, ~45 s).
+if [ ! -x .venv-npu-qnn/bin/python ] || ! .venv-npu-qnn/bin/python -c "import onnxruntime_qnn" 2>/dev/null; then
+  "$PYTHON" -m venv .venv-npu-qnn
+  .venv-npu-qnn/bin/python -m pip install --quiet --disable-pip-version-check "onnxruntime-qnn==2.7.0" numpy
+fi
 # The ONNX project's backend test models (1,914 real .onnx files: every operator, odd inputs, control
 # flow) for the checker's corpus tests. Taken from the onnx wheel itself (pip download, not installed:
 # .venv pins its own onnx); skipped when already there.

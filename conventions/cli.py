@@ -118,13 +118,25 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     paths = expand_paths(args.model)  # a folder or glob without a model fails here, in every --format
     limits = _limits(args, len(paths))
+    if args.oracle and not args.target:
+        from nxport.core.errors import ConfigError
+
+        raise ConfigError("--oracle asks a target's real toolchain, but no --target was given",
+                          fix="add --target qnn (the toolchain that installs here: ./setup.sh)")
     one_file_named = len(args.model) == 1 and paths == args.model
     plain = (args.fail_on is None and not args.ignore and args.output is None and not config.ignores
              and config.fail_on is None and one_file_named)
     if plain and (args.format in (None, Format.TEXT) or (args.json and args.format is None)):
         if args.target:  # the NPU preflight instead of the conventions check
-            return run_targets(args.model[0], args.target, as_json=args.json)
+            return run_targets(args.model[0], args.target, as_json=args.json, oracle=args.oracle, limits=limits)
         return _single(args, limits)
+    if args.oracle:  # a real compiler per file and target: one file, text or --json, for now
+        from nxport.core.errors import ConfigError
+
+        raise ConfigError(f"--oracle checks one .onnx file at a time, in the text or --json output; got "
+                          f"{len(paths)} file(s)" + (f", --format {args.format.value}" if args.format else "")
+                          + (" and a policy option (--fail-on/--ignore/--output/config)" if len(paths) == 1 else ""),
+                          fix="run `nxport check FILE --target qnn --oracle` once per file")
     if args.json and args.format is None:
         args.format = Format.JSON
     return _many(args, limits, config, paths)

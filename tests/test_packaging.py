@@ -25,8 +25,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("core", "conventions", "exporters", "calibration", "serving", "nxport")
 # Not main-environment dependencies: detector weights and the AGPL ultralytics are optional (lazy imports
-# behind a typed error); sclblonnx runs inside .venv-nx-reference (conventions/_reference/_sclblonnx_probe.py).
-OPTIONAL = {"ultralytics", "nudenet", "retinaface", "sclblonnx"}
+# behind a typed error); sclblonnx runs inside .venv-nx-reference (conventions/_reference/_sclblonnx_probe.py),
+# onnxruntime_qnn inside .venv-npu-qnn (conventions/targets/_oracles/_qnn_probe.py).
+OPTIONAL = {"ultralytics", "nudenet", "retinaface", "sclblonnx", "onnxruntime_qnn"}
 
 
 def _declared() -> set[str]:

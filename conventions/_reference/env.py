@@ -26,7 +26,7 @@ def run_probe(python: Path, script: str, args: list[str], limits: Limits) -> dic
     """One JSON line from a probe script run in the reference interpreter, under `limits`.
 
     {"ok": False, "limit": "H1" | "H2", ...} when the wall clock or the memory cap ended it."""
-    command = [str(python), str(Path(__file__).with_name(script)), *args]
+    command = [str(python), str(Path(__file__).parent / script), *args]  # a name here, or an absolute path
     left = limits.seconds_left()  # the verdict's one wall-clock budget, not a fresh one per stage
     if left <= 0:
         return {"ok": False, "stage": "start", "limit": "H1",

@@ -29,6 +29,7 @@ PRODUCER_MODULES = (
     "nxport.conventions._reference.runtime",
     "nxport.conventions._reference.sclblonnx_opinion",
     "nxport.conventions.targets.preflight",
+    "nxport.conventions.targets._oracles",
 )
 
 
