@@ -75,10 +75,15 @@ def test_every_third_party_import_is_a_declared_dependency():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """`pip wheel .` once for the module: what `pip install .` and pre-commit install."""
-    out = tmp_path_factory.mktemp("wheel")
+    """`pip wheel .` once for the module: what `pip install .` and pre-commit install. Built from a copy of
+    the source tree: setuptools builds in place (`build/`), and a stale or concurrent build there (another
+    test worker, an earlier `pip install .`) must neither break this one nor leak into the wheel."""
+    import shutil
+
+    out, source = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("source") / "nxport"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(out), str(REPO)], capture_output=True, text=True, timeout=300)
+                           "-w", str(out), str(source)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (built,) = out.glob("nxport-*.whl")
     return built
