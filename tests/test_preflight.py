@@ -79,7 +79,8 @@ def _verdicts(path) -> dict:
 # - tidl: operators.md; ViT's qkv Split has dim 0 = 3 (TIDL Slice/Split: batch 1); CLIP text's token
 #   embedding Gather has constant data + 2-D indices, Cast mid-graph, Equal not listed, ArgMax not on axis -3,
 #   L2-normalize Clip with min 1e-12 > 0; the detector's rank-3 Slices and NMS.
-# - qnn: the doc table + op builder registry; no Erf builder (ViT's exact GELU), no NMS builder.
+# - qnn: the doc table + op builder registry; no Erf builder (ViT's exact GELU), no NMS builder; the INT8
+#   lite0's final Gemm has DequantizeLinear inputs and a float output: the HTP backend refuses it (issue 23).
 # - ryzen-ai: the stored Vitis AI 6.2 table ends at "Sin": Softmax, Transpose... are unknown; the INT8 flow
 #   takes symmetric int8 QDQ (Quark), our calibration writes asymmetric uint8 activations.
 # - intel-npu: the ONNX front end reads every op here; the NPU compiles static shapes only (NMS output).
@@ -87,7 +88,7 @@ def _verdicts(path) -> dict:
 EXPECTED = {
     "classifier": {"rknn": RUNS, "tidl": RUNS, "qnn": RUNS, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "embedding": {"rknn": RUNS, "tidl": HOST, "qnn": RUNS, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
-    "int8": {"rknn": RUNS, "tidl": RUNS, "qnn": RUNS, "ryzen-ai": FAILS, "intel-npu": RUNS, "hailo8": UNKNOWN},
+    "int8": {"rknn": RUNS, "tidl": RUNS, "qnn": FAILS, "ryzen-ai": FAILS, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "vit": {"rknn": RUNS, "tidl": HOST, "qnn": HOST, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "clip_text": {"rknn": RUNS, "tidl": HOST, "qnn": RUNS, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "detector": {"rknn": FAILS, "tidl": HOST, "qnn": HOST, "ryzen-ai": FAILS, "intel-npu": FAILS, "hailo8": UNKNOWN},
@@ -140,7 +141,35 @@ def test_int8_artifact_rules(artifacts):
     messages = " ".join(f.message for f in v["ryzen-ai"].findings)
     assert "asymmetric" in messages and "uint8" in messages
     assert all(x.precision == "int8" for x in v.values())
-    assert v["qnn"].verdict is RUNS  # uint8 activations: what the QNN HTP documents
+    # uint8 activations: what the QNN HTP documents (no T-qnn-qdq); only the float-output Gemm stops it
+    assert not [f for f in v["qnn"].findings if f.rule_id == "T-qnn-qdq"]
+    assert v["qnn"].blocking_rules == ["T-qnn-qout"]
+
+
+def test_quantized_op_must_have_a_quantized_output(artifacts):
+    """nxport's INT8 lite0 (calibrate's default recipe): the final Gemm reads DequantizeLinear outputs and
+    hands a float to Softmax. QNN HTP refuses it (no CPU fallback), RKNN keeps it FLOAT16 (issue 23)."""
+    v = _verdicts(artifacts["int8"])
+    gemm = "/backbone/classifier/Gemm"
+    qnn = [f for f in v["qnn"].findings if f.rule_id == "T-qnn-qout"]
+    assert v["qnn"].verdict is FAILS and len(qnn) == 1 and qnn[0].level is Level.MUST
+    assert gemm in qnn[0].message and f"add a Q/DQ pair after {gemm}" in qnn[0].fix
+    assert v["qnn"].nodes_on_npu == 0 and "runs fully" not in v["qnn"].headline()
+    rknn = [f for f in v["rknn"].findings if f.rule_id == "T-rknn-qout"]
+    assert v["rknn"].verdict is RUNS and len(rknn) == 1 and rknn[0].level is Level.SHOULD
+    assert v["rknn"].float_nodes == [gemm]
+    assert v["rknn"].headline().endswith("(285/285 nodes on the NPU, int8, 1 node kept float16)")
+    assert preflight_report("m.onnx", [v["rknn"]]).exit_code == 0
+    # targets without the rule, and float models, are untouched
+    assert not [f for f in v["intel-npu"].findings if f.rule_id.endswith("-qout")]
+    assert not [f for x in _verdicts(artifacts["classifier"]).values() for f in x.findings if f.rule_id.endswith("-qout")]
+
+
+def test_every_verdict_says_how_it_knows(artifacts):
+    for v in _verdicts(artifacts["classifier"]).values():
+        assert v.basis.startswith(f"predicted from targets/{v.target}.json (sources: ")
+        assert v.format_text().splitlines()[1] == f"  {v.basis}"
+        assert v.to_dict()["basis"] == v.basis
 
 
 def test_vit_and_clip_text_partitions_name_nodes_and_reasons(artifacts):

@@ -88,6 +88,19 @@ class OpRule:
         return self.by_precision.get(precision, self.status)
 
 
+class FloatOutputEffect(enum.Enum):
+    """What the toolchain does with an op fed by DequantizeLinear whose output is float (no QuantizeLinear after)."""
+    FAIL = "fail"  # the NPU refuses the node: the whole-NPU build stops
+    FLOAT16 = "float16"  # the NPU keeps the node in float16 (slower, not the int8 the user asked for)
+
+
+@dataclass(frozen=True)
+class QuantizedOutputRule:
+    effect: FloatOutputEffect
+    source: str
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class ArtifactRules:
     float_input: Acceptance
@@ -95,6 +108,7 @@ class ArtifactRules:
     qdq_rules: dict
     source: str
     note: str
+    quantized_output: QuantizedOutputRule | None = None  # "a quantized op must have a quantized output"
 
 
 @dataclass(frozen=True)
@@ -186,13 +200,19 @@ def _build(data: dict, path: str) -> TargetProfile:
         static_shapes_required=data["static_shapes"]["required"], static_shapes_source=data["static_shapes"]["source"],
         dynamic_fails=data["static_shapes"].get("dynamic_effect") == "fail",
         artifact=ArtifactRules(Acceptance(art["float"]), Acceptance(art["qdq"]), art.get("qdq_rules", {}),
-                               art["source"], art.get("note", "")),
+                               art["source"], art.get("note", ""), _quantized_output(art.get("quantized_output"))),
         fallback=FallbackPolicy(fb["policy"]), unsupported_fails=fb["unsupported_op"] == "fail",
         fallback_source=fb["source"], fallback_note=fb.get("note", ""),
         default_rule=OpRule("*", OpStatus(data["default_status"]), data["default_source"],
                             note=data.get("default_note", "")),
         ops=ops, op_coverage_note=data.get("op_coverage_note", ""), path=path,
     )
+
+
+def _quantized_output(entry: dict | None) -> QuantizedOutputRule | None:
+    if entry is None:
+        return None
+    return QuantizedOutputRule(FloatOutputEffect(entry["effect"]), entry["source"], entry.get("note", ""))
 
 
 def _op_rule(name: str, entry: dict) -> OpRule:
@@ -234,6 +254,11 @@ def validate_profile(data: dict, expected_name: str | None = None) -> list[str]:
     for where in ("opset", "static_shapes", "artifact", "fallback"):
         if data[where].get("source") not in sources:
             problems.append(f"{where}.source {data[where].get('source')!r} is not a key of sources")
+    qout = data["artifact"].get("quantized_output")
+    if qout is not None:
+        problems += _check_enum("artifact.quantized_output.effect", qout.get("effect"), FloatOutputEffect)
+        if qout.get("source") not in sources:
+            problems.append(f"artifact.quantized_output.source {qout.get('source')!r} is not a key of sources")
     if data["default_source"] not in sources:
         problems.append(f"default_source {data['default_source']!r} is not a key of sources")
     for name, entry in data["ops"].items():

@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 
 from nxport.conventions.checking.findings import Level
-from nxport.conventions.targets.preflight.graph import GraphView
-from nxport.conventions.targets import Acceptance, Precision, TargetProfile
+from nxport.conventions.targets.preflight.graph import QDQ_OPS, GraphView
+from nxport.conventions.targets import Acceptance, FloatOutputEffect, Precision, TargetProfile
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,47 @@ def _artifact(view: GraphView, profile: TargetProfile, precision: Precision) -> 
     if art.qdq is Acceptance.REJECTED:
         return [Issue("artifact", Level.MUST, "QDQ model: the toolchain takes float models only",
                       "give it the float artifact and calibration images", art.source, True)]
-    return _qdq_rules(view, art.qdq_rules, art.source)
+    return _qdq_rules(view, art.qdq_rules, art.source) + _quantized_outputs(view, profile)
+
+
+def float_output_nodes(view: GraphView) -> list[int]:
+    """Nodes that compute on dequantized data but hand out float: a run-time input comes from a
+    DequantizeLinear and an output reaches a graph output or a consumer other than QuantizeLinear
+    (e.g. the classifier's final Gemm when calibration leaves its output unquantized)."""
+    found = []
+    for i, node in enumerate(view.nodes):
+        if node.op_type in QDQ_OPS or node.op_type == "Constant" or view.is_folded_node(i):
+            continue
+        dequantized = any(inp and not view.is_constant(inp) and _produced_by(view, inp, "DequantizeLinear")
+                          for inp in node.input)
+        if dequantized and any(_float_out(view, out) for out in node.output if out):
+            found.append(i)
+    return found
+
+
+def _produced_by(view: GraphView, tensor: str, op_type: str) -> bool:
+    index = view.producer.get(tensor)
+    return index is not None and view.nodes[index].op_type == op_type
+
+
+def _float_out(view: GraphView, tensor: str) -> bool:
+    consumers = view.consumers.get(tensor, [])
+    return tensor in view.graph_outputs or any(view.nodes[j].op_type != "QuantizeLinear" for j in consumers)
+
+
+def _quantized_outputs(view: GraphView, profile: TargetProfile) -> list[Issue]:
+    rule = profile.artifact.quantized_output
+    nodes = [view.labels[i] for i in float_output_nodes(view)] if rule else []
+    if not nodes:
+        return []
+    named = ", ".join(nodes[:4]) + (f" (+{len(nodes) - 4} more)" if len(nodes) > 4 else "")
+    fix = (f"add a Q/DQ pair after {named} (nxport calibrate does this by default from issue 24) "
+           "or let the host run it")
+    what = f"{len(nodes)} node(s) take DequantizeLinear inputs but give a float output (no QuantizeLinear after): {named}"
+    if rule.effect is FloatOutputEffect.FAIL:
+        return [Issue("qout", Level.MUST, f"{what}; the NPU refuses them, so the build stops when the CPU fallback "
+                      f"is off (with it on, they run on the CPU)", fix, rule.source, True)]
+    return [Issue("qout", Level.SHOULD, f"{what}; the NPU keeps them in float16, not int8", fix, rule.source)]
 
 
 def _qdq_params(view: GraphView) -> tuple[set[str], set[str], list[np.ndarray], list[np.ndarray]]:
