@@ -4,6 +4,11 @@
     /tmp/ov/bin/python benchmarks/openvino_read_compile.py .corpus/onnx-1.22.0/node ov.jsonl
     # 2. this table, in the project's environment
     PYTHONPATH=$PWD .venv/bin/python benchmarks/preflight_vs_openvino.py ov.jsonl [--list]
+    # or from the recorded run (no OpenVINO needed):
+    ... benchmarks/preflight_vs_openvino.py benchmarks/openvino_oracle/openvino-2026.4.1-node-tests.json
+
+Measured (onnx 1.22.0 node tests, 1,765 files): before issue 23 the preflight passed 93 files OpenVINO
+refuses and refused 146 it compiles; after: 27 false passes, 23 false refusals.
 
 Prints the confusion table (preflight "compiles" / "will not compile" x OpenVINO compiled / refused),
 the false passes (preflight says compiles, OpenVINO cannot read or compile) and the false refusals, each
@@ -24,6 +29,12 @@ CORPUS = Path(__file__).resolve().parents[1] / ".corpus" / "onnx-1.22.0" / "node
 
 
 def openvino_rows(path: Path) -> dict[str, dict]:
+    """The worker's .jsonl, or the recorded benchmarks/openvino_oracle/*.json (compiled list + refused map)."""
+    if path.suffix == ".json":
+        recorded = json.loads(path.read_text())
+        rows = {name: {"compiled": True} for name in recorded["compiled"]}
+        rows.update({name: {"compiled": False, "error": why} for name, why in recorded["refused"].items()})
+        return rows
     rows = {}
     for line in path.read_text().splitlines():
         row = json.loads(line)

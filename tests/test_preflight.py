@@ -202,6 +202,53 @@ def test_control_flow_and_einsum():
     assert v["rknn"].verdict is HOST and v["tidl"].verdict is HOST and v["qnn"].verdict is RUNS
 
 
+def test_ops_inside_subgraph_bodies_count():
+    """An If whose then-branch runs Det (not in the OpenVINO front end): the toolchain converts both
+    branches, so the If is refused as if Det were at the top level; the same If with plain branches compiles."""
+    det = onnx.helper.make_graph(
+        [onnx.helper.make_node("Constant", [], ["m"], value=onnx.numpy_helper.from_array(np.eye(2, dtype=np.float32))),
+         onnx.helper.make_node("Det", ["m"], ["d"]), onnx.helper.make_node("Reshape", ["d", "one"], ["out"])],
+        "then", [], [onnx.helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1])],
+        [onnx.numpy_helper.from_array(np.array([1], np.int64), "one")])
+
+    def model(then_branch):
+        return onnx.helper.make_model(onnx.helper.make_graph(
+            [onnx.helper.make_node("If", ["c"], ["y"], name="gate", then_branch=then_branch, else_branch=_branch(2.0))],
+            "g", [onnx.helper.make_tensor_value_info("c", onnx.TensorProto.BOOL, [])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])]),
+            opset_imports=[onnx.helper.make_opsetid("", 17)])
+
+    onnx.checker.check_model(model(det), full_check=True)
+    refused = preflight(model(det), "intel-npu")[0]
+    assert refused.verdict is FAILS and refused.blocking_rules == ["T-intel-npu-cond"]
+    (finding,) = [f for f in refused.findings if f.rule_id == "T-intel-npu-cond"]
+    assert "subgraph body runs Det" in finding.message and "gate" in finding.message
+    assert preflight(model(_branch(1.0)), "intel-npu")[0].verdict is RUNS
+
+
+def test_static_zero_size_dim_is_not_dynamic():
+    """`like float[0]` (the ONNX backend tests' CastLike) is a fixed, empty shape: no T-<target>-shape."""
+    model = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (float[0,3] x) => (float[0,3] y) { y = Relu(x) }')
+    view = read_graph(model)
+    assert view.is_static("x") and view.is_static("y")
+    for v in preflight(model, ["intel-npu", "rknn", "qnn"]):
+        assert not [f for f in v.findings if f.rule_id.endswith("-shape")], v.headline()
+    dynamic = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (float[N,3] x) => (float[N,3] y) { y = Relu(x) }')
+    assert not read_graph(dynamic).is_static("x")
+
+
+def test_element_types_the_toolchain_cannot_read():
+    """RKNN stops on uint8 / int16 graph inputs (issue 23's rknn-toolkit2 2.5.0 run); float inputs pass."""
+    uint8 = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (uint8[1,3,8,8] x) => (float[1,3,8,8] y)'
+                  ' { y = Cast <to = 1> (x) }')
+    v = preflight(uint8, "rknn")[0]
+    assert v.verdict is FAILS and v.blocking_rules == ["T-rknn-dtype"]
+    assert "UINT8 (graph input x)" in next(f.message for f in v.findings if f.rule_id == "T-rknn-dtype")
+    assert preflight(uint8, "intel-npu")[0].verdict is RUNS  # OpenVINO reads uint8
+    floats = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (float[1,3,8,8] x) => (float[1,3,8,8] y) { y = Relu(x) }')
+    assert not [f for f in preflight(floats, "rknn")[0].findings if f.rule_id == "T-rknn-dtype"]
+
+
 def _branch(value: float) -> onnx.GraphProto:
     const = onnx.helper.make_node("Constant", [], ["out"], value=onnx.numpy_helper.from_array(np.array([value], np.float32)))
     return onnx.helper.make_graph([const], "b", [], [onnx.helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1])])

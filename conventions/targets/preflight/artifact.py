@@ -23,7 +23,8 @@ class Issue:
 
 
 def graph_issues(view: GraphView, profile: TargetProfile, precision: Precision) -> list[Issue]:
-    return _opset(view, profile) + _shapes(view, profile) + _artifact(view, profile, precision)
+    return (_opset(view, profile) + _shapes(view, profile) + _element_types(view, profile)
+            + _artifact(view, profile, precision))
 
 
 def _opset(view: GraphView, profile: TargetProfile) -> list[Issue]:
@@ -56,6 +57,42 @@ def _shapes(view: GraphView, profile: TargetProfile) -> list[Issue]:
     return [Issue("shape", Level.MUST, f"dynamic input shape(s): {listed}; the toolchain compiles static shapes only",
                   "export without dynamic axes (nxport exports static shapes), or fix them with "
                   "onnxruntime.tools.make_dynamic_shape_fixed", profile.static_shapes_source, True)]
+
+
+def graph_element_types(view: GraphView, inputs_only: bool) -> dict[str, str]:
+    """Element type name -> one tensor carrying it: graph inputs, or every typed tensor, initializer and
+    Cast / CastLike / Constant target of the main graph."""
+    names = onnx.TensorProto.DataType.Name
+    found: dict[str, str] = {}
+    tensors = view.graph_inputs if inputs_only else list(view.dtypes)
+    for tensor in tensors:
+        if view.dtypes.get(tensor):
+            found.setdefault(names(view.dtypes[tensor]), tensor)
+    if not inputs_only:
+        for node, label in zip(view.nodes, view.labels):
+            for attr in node.attribute:
+                if attr.name == "to" and attr.type == onnx.AttributeProto.INT and attr.i:
+                    found.setdefault(names(attr.i), f"{label}.to")
+                elif attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type:
+                    found.setdefault(names(attr.t.data_type), f"{label}.{attr.name}")
+    return found
+
+
+def _element_types(view: GraphView, profile: TargetProfile) -> list[Issue]:
+    rule = profile.element_types
+    if rule is None:
+        return []
+    found = graph_element_types(view, rule.scope == "inputs")
+    bad = {t: where for t, where in found.items() if t in rule.unsupported}
+    if not bad:
+        return []
+    where = "graph input" if rule.scope == "inputs" else "tensor"
+    listed = ", ".join(f"{t} ({where} {name})" for t, name in sorted(bad.items()))
+    what = "the toolchain cannot read" if rule.stops_build else "the NPU does not take"
+    return [Issue("dtype", Level.MUST if rule.stops_build else Level.SHOULD,
+                  f"element type(s) {listed}: {what} {', '.join(rule.unsupported)}",
+                  "cast to a type the toolchain takes in the export (float32 / float16 / int8)", rule.source,
+                  rule.stops_build)]
 
 
 def _artifact(view: GraphView, profile: TargetProfile, precision: Precision) -> list[Issue]:

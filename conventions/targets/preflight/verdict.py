@@ -16,7 +16,7 @@ from nxport.conventions.targets import OpStatus, TargetProfile
 _SHOW_NODES = 4  # node names listed per finding; the JSON report carries all of them
 # Every id is emitted per target (T-rknn-op, T-hailo8-crop...); the spec describes each kind once.
 PREFLIGHT = producer("NPU preflight", (
-    "T-<target>-opset", "T-<target>-ir", "T-<target>-shape", "T-<target>-artifact", "T-<target>-qdq",
+    "T-<target>-opset", "T-<target>-ir", "T-<target>-shape", "T-<target>-dtype", "T-<target>-artifact", "T-<target>-qdq",
     "T-<target>-qout", "T-<target>-op", "T-<target>-cond", "T-<target>-dynamic", "T-<target>-unknown", "T-<target>-partition",
     "T-<target>-crop"), "what each NPU toolchain will take (conventions/targets/*.json), per target")
 
