@@ -8,7 +8,7 @@
     ... benchmarks/preflight_vs_openvino.py benchmarks/openvino_oracle/openvino-2026.4.1-node-tests.json
 
 Measured (onnx 1.22.0 node tests, 1,765 files): before issue 23 the preflight passed 93 files OpenVINO
-refuses and refused 146 it compiles; after: 27 false passes, 23 false refusals.
+refuses and refused 146 it compiles; after: 14 false passes, 23 false refusals.
 
 Prints the confusion table (preflight "compiles" / "will not compile" x OpenVINO compiled / refused),
 the false passes (preflight says compiles, OpenVINO cannot read or compile) and the false refusals, each

@@ -134,6 +134,11 @@ OPENVINO_CASES = {
     "test_nllloss_NCd1_ii": "T-intel-npu-cond",  # ignore_index
     "test_dropout_default": None,
     "test_training_dropout": "T-intel-npu-cond",  # a training_mode input
+    "test_unsqueeze_axis_0": "T-intel-npu-cond",  # axes a graph input: "Unsqueeze operation with dynamic rank"
+    "test_equal": None,
+    "test_equal_string": "T-intel-npu-cond",  # compile_model: "unsupported src_prc: string"
+    "test_if_seq": "T-intel-npu-cond",  # a sequence op inside the If body
+    "test_split_to_sequence_1": "T-intel-npu-op",
 }
 
 
@@ -148,7 +153,7 @@ def test_intel_npu_verdict_agrees_with_recorded_openvino(corpus, name):
 
 
 def test_intel_npu_disagreements_with_openvino_only_shrink(corpus):
-    """The whole corpus: 93 false passes and 146 false refusals before issue 23; at most 27 and 23 now."""
+    """The whole corpus: 93 false passes and 146 false refusals before issue 23; at most 14 and 23 now."""
     false_pass, false_refusal, shape_refusals = [], [], []
     for name in OPENVINO["compiled"] + sorted(OPENVINO["refused"]):
         verdict = preflight(node(corpus, name), "intel-npu")[0]
@@ -157,5 +162,5 @@ def test_intel_npu_disagreements_with_openvino_only_shrink(corpus):
         elif not verdict.compiles and name not in OPENVINO["refused"]:
             false_refusal.append(name)
             shape_refusals += [name] if "T-intel-npu-shape" in verdict.blocking_rules else []
-    assert len(false_pass) <= 27 and len(false_refusal) <= 23, (false_pass, false_refusal)
+    assert len(false_pass) <= 14 and len(false_refusal) <= 23, (false_pass, false_refusal)
     assert shape_refusals == ["test_identity_opt"]  # an optional-typed input (no tensor shape); no zero-size one

@@ -90,6 +90,14 @@ def input_absent(node, view, inputs: list) -> str | None:
     return f"optional input(s) {given} given, the toolchain takes the op only without them" if given else None
 
 
+@condition("input_type_not")
+def input_type_not(node, view, input: int, types: list) -> str | None:
+    """Input `input` is none of `types` (onnx.TensorProto names, e.g. "STRING")."""
+    elem = view.dtypes.get(_input(node, input) or "")
+    name = onnx.TensorProto.DataType.Name(elem) if elem else None
+    return f"input {input} is {name}, the toolchain does not take {types}" if name in types else None
+
+
 @condition("per_channel_axis_in")
 def per_channel_axis_in(node, view, axes: list) -> str | None:
     scale = view.value(_input(node, 1) or "")
