@@ -320,6 +320,10 @@ def test_profile_counts_cover_the_cited_tables():
     (lambda d: d["ops"]["Conv"].update(status="conditional"), "needs conditions"),
     (lambda d: d.pop("fallback"), "missing key 'fallback'"),
     (lambda d: d["fallback"].update(policy="pray"), "fallback.policy"),
+    (lambda d: d["element_types"].update(unsupported=["INT3"]), "'INT3' is not an onnx.TensorProto type"),
+    (lambda d: d["element_types"].update(scope="outputs"), "element_types.scope"),
+    (lambda d: d["artifact"]["quantized_output"].update(effect="maybe"), "artifact.quantized_output.effect 'maybe'"),
+    (lambda d: d["artifact"]["quantized_output"].update(source="hearsay"), "quantized_output.source 'hearsay'"),
 ])
 def test_schema_check_names_the_problem(mutate, problem):
     data = json.loads(profile_paths()["rknn"].read_text())
