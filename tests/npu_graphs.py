@@ -146,6 +146,16 @@ CONDITION_GRAPHS = {
                      _HEAD + 'g (float[1,4] x) => (float[1,4] y) <float k = {1.4142135}, float one = {1.0}, float h = {0.5}>'
                              ' { d = Div(x, k) e = Erf(d) a = Add(e, one) m = Mul(x, a) y = Mul(m, h) }',
                      _HEAD + 'g (float[1,4] x) => (float[1,4] y) { y = Erf(x) }'),
+    "attr_absent": ("intel-npu", "NegativeLogLikelihoodLoss",
+                    _HEAD + 'g (float[2,3] x, int64[2] t) => (float y) { y = NegativeLogLikelihoodLoss(x, t) }',
+                    _HEAD + 'g (float[2,3] x, int64[2] t) => (float y) { y = NegativeLogLikelihoodLoss <ignore_index = 1> (x, t) }'),
+    "input_absent": ("intel-npu", "Dropout",
+                     _HEAD + 'g (float[1,4] x) => (float[1,4] y) { y = Dropout(x) }',
+                     _HEAD + 'g (float[1,4] x) => (float[1,4] y) <float r = {0.5}, bool t = {1}> { y = Dropout(x, r, t) }'),
+    "input_type_not": ("intel-npu", "Equal",
+                       _HEAD + 'g (int32[2] a, int32[2] b) => (bool[2] y) { y = Equal(a, b) }',
+                       '<ir_version: 9, opset_import: ["" : 19]>\n'  # Equal takes strings from opset 19
+                       'g (string[2] a, string[2] b) => (bool[2] y) { y = Equal(a, b) }'),
     "never": ("tidl", "Dropout",
               None,
               _HEAD + 'g (float[1,4] x) => (float[1,4] y) { y = Dropout(x) }'),

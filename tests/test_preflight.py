@@ -79,7 +79,8 @@ def _verdicts(path) -> dict:
 # - tidl: operators.md; ViT's qkv Split has dim 0 = 3 (TIDL Slice/Split: batch 1); CLIP text's token
 #   embedding Gather has constant data + 2-D indices, Cast mid-graph, Equal not listed, ArgMax not on axis -3,
 #   L2-normalize Clip with min 1e-12 > 0; the detector's rank-3 Slices and NMS.
-# - qnn: the doc table + op builder registry; no Erf builder (ViT's exact GELU), no NMS builder.
+# - qnn: the doc table + op builder registry; no Erf builder (ViT's exact GELU), no NMS builder; the INT8
+#   lite0's final Gemm has DequantizeLinear inputs and a float output: the HTP backend refuses it (issue 23).
 # - ryzen-ai: the stored Vitis AI 6.2 table ends at "Sin": Softmax, Transpose... are unknown; the INT8 flow
 #   takes symmetric int8 QDQ (Quark), our calibration writes asymmetric uint8 activations.
 # - intel-npu: the ONNX front end reads every op here; the NPU compiles static shapes only (NMS output).
@@ -87,7 +88,7 @@ def _verdicts(path) -> dict:
 EXPECTED = {
     "classifier": {"rknn": RUNS, "tidl": RUNS, "qnn": RUNS, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "embedding": {"rknn": RUNS, "tidl": HOST, "qnn": RUNS, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
-    "int8": {"rknn": RUNS, "tidl": RUNS, "qnn": RUNS, "ryzen-ai": FAILS, "intel-npu": RUNS, "hailo8": UNKNOWN},
+    "int8": {"rknn": RUNS, "tidl": RUNS, "qnn": FAILS, "ryzen-ai": FAILS, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "vit": {"rknn": RUNS, "tidl": HOST, "qnn": HOST, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "clip_text": {"rknn": RUNS, "tidl": HOST, "qnn": RUNS, "ryzen-ai": UNKNOWN, "intel-npu": RUNS, "hailo8": UNKNOWN},
     "detector": {"rknn": FAILS, "tidl": HOST, "qnn": HOST, "ryzen-ai": FAILS, "intel-npu": FAILS, "hailo8": UNKNOWN},
@@ -140,7 +141,35 @@ def test_int8_artifact_rules(artifacts):
     messages = " ".join(f.message for f in v["ryzen-ai"].findings)
     assert "asymmetric" in messages and "uint8" in messages
     assert all(x.precision == "int8" for x in v.values())
-    assert v["qnn"].verdict is RUNS  # uint8 activations: what the QNN HTP documents
+    # uint8 activations: what the QNN HTP documents (no T-qnn-qdq); only the float-output Gemm stops it
+    assert not [f for f in v["qnn"].findings if f.rule_id == "T-qnn-qdq"]
+    assert v["qnn"].blocking_rules == ["T-qnn-qout"]
+
+
+def test_quantized_op_must_have_a_quantized_output(artifacts):
+    """nxport's INT8 lite0 (calibrate's default recipe): the final Gemm reads DequantizeLinear outputs and
+    hands a float to Softmax. QNN HTP refuses it (no CPU fallback), RKNN keeps it FLOAT16 (issue 23)."""
+    v = _verdicts(artifacts["int8"])
+    gemm = "/backbone/classifier/Gemm"
+    qnn = [f for f in v["qnn"].findings if f.rule_id == "T-qnn-qout"]
+    assert v["qnn"].verdict is FAILS and len(qnn) == 1 and qnn[0].level is Level.MUST
+    assert gemm in qnn[0].message and f"add a Q/DQ pair after {gemm}" in qnn[0].fix
+    assert v["qnn"].nodes_on_npu == 0 and "runs fully" not in v["qnn"].headline()
+    rknn = [f for f in v["rknn"].findings if f.rule_id == "T-rknn-qout"]
+    assert v["rknn"].verdict is RUNS and len(rknn) == 1 and rknn[0].level is Level.SHOULD
+    assert v["rknn"].float_nodes == [gemm]
+    assert v["rknn"].headline().endswith("(285/285 nodes on the NPU, int8, 1 node kept float16)")
+    assert preflight_report("m.onnx", [v["rknn"]]).exit_code == 0
+    # targets without the rule, and float models, are untouched
+    assert not [f for f in v["intel-npu"].findings if f.rule_id.endswith("-qout")]
+    assert not [f for x in _verdicts(artifacts["classifier"]).values() for f in x.findings if f.rule_id.endswith("-qout")]
+
+
+def test_every_verdict_says_how_it_knows(artifacts):
+    for v in _verdicts(artifacts["classifier"]).values():
+        assert v.basis.startswith(f"predicted from targets/{v.target}.json (sources: ")
+        assert v.format_text().splitlines()[1] == f"  {v.basis}"
+        assert v.to_dict()["basis"] == v.basis
 
 
 def test_vit_and_clip_text_partitions_name_nodes_and_reasons(artifacts):
@@ -171,6 +200,53 @@ def test_control_flow_and_einsum():
                    ' { y = Einsum <equation = "bij,bjk->bik"> (x, w) }')
     v = {x.target: x for x in preflight(einsum, ["rknn", "tidl", "qnn"])}
     assert v["rknn"].verdict is HOST and v["tidl"].verdict is HOST and v["qnn"].verdict is RUNS
+
+
+def test_ops_inside_subgraph_bodies_count():
+    """An If whose then-branch runs Det (not in the OpenVINO front end): the toolchain converts both
+    branches, so the If is refused as if Det were at the top level; the same If with plain branches compiles."""
+    det = onnx.helper.make_graph(
+        [onnx.helper.make_node("Constant", [], ["m"], value=onnx.numpy_helper.from_array(np.eye(2, dtype=np.float32))),
+         onnx.helper.make_node("Det", ["m"], ["d"]), onnx.helper.make_node("Reshape", ["d", "one"], ["out"])],
+        "then", [], [onnx.helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1])],
+        [onnx.numpy_helper.from_array(np.array([1], np.int64), "one")])
+
+    def model(then_branch):
+        return onnx.helper.make_model(onnx.helper.make_graph(
+            [onnx.helper.make_node("If", ["c"], ["y"], name="gate", then_branch=then_branch, else_branch=_branch(2.0))],
+            "g", [onnx.helper.make_tensor_value_info("c", onnx.TensorProto.BOOL, [])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])]),
+            opset_imports=[onnx.helper.make_opsetid("", 17)])
+
+    onnx.checker.check_model(model(det), full_check=True)
+    refused = preflight(model(det), "intel-npu")[0]
+    assert refused.verdict is FAILS and refused.blocking_rules == ["T-intel-npu-cond"]
+    (finding,) = [f for f in refused.findings if f.rule_id == "T-intel-npu-cond"]
+    assert "subgraph body runs Det" in finding.message and "gate" in finding.message
+    assert preflight(model(_branch(1.0)), "intel-npu")[0].verdict is RUNS
+
+
+def test_static_zero_size_dim_is_not_dynamic():
+    """`like float[0]` (the ONNX backend tests' CastLike) is a fixed, empty shape: no T-<target>-shape."""
+    model = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (float[0,3] x) => (float[0,3] y) { y = Relu(x) }')
+    view = read_graph(model)
+    assert view.is_static("x") and view.is_static("y")
+    for v in preflight(model, ["intel-npu", "rknn", "qnn"]):
+        assert not [f for f in v.findings if f.rule_id.endswith("-shape")], v.headline()
+    dynamic = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (float[N,3] x) => (float[N,3] y) { y = Relu(x) }')
+    assert not read_graph(dynamic).is_static("x")
+
+
+def test_element_types_the_toolchain_cannot_read():
+    """RKNN stops on uint8 / int16 graph inputs (issue 23's rknn-toolkit2 2.5.0 run); float inputs pass."""
+    uint8 = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (uint8[1,3,8,8] x) => (float[1,3,8,8] y)'
+                  ' { y = Cast <to = 1> (x) }')
+    v = preflight(uint8, "rknn")[0]
+    assert v.verdict is FAILS and v.blocking_rules == ["T-rknn-dtype"]
+    assert "UINT8 (graph input x)" in next(f.message for f in v.findings if f.rule_id == "T-rknn-dtype")
+    assert preflight(uint8, "intel-npu")[0].verdict is RUNS  # OpenVINO reads uint8
+    floats = parse('<ir_version: 8, opset_import: ["" : 17]>\ng (float[1,3,8,8] x) => (float[1,3,8,8] y) { y = Relu(x) }')
+    assert not [f for f in preflight(floats, "rknn")[0].findings if f.rule_id == "T-rknn-dtype"]
 
 
 def _branch(value: float) -> onnx.GraphProto:
@@ -244,6 +320,10 @@ def test_profile_counts_cover_the_cited_tables():
     (lambda d: d["ops"]["Conv"].update(status="conditional"), "needs conditions"),
     (lambda d: d.pop("fallback"), "missing key 'fallback'"),
     (lambda d: d["fallback"].update(policy="pray"), "fallback.policy"),
+    (lambda d: d["element_types"].update(unsupported=["INT3"]), "'INT3' is not an onnx.TensorProto type"),
+    (lambda d: d["element_types"].update(scope="outputs"), "element_types.scope"),
+    (lambda d: d["artifact"]["quantized_output"].update(effect="maybe"), "artifact.quantized_output.effect 'maybe'"),
+    (lambda d: d["artifact"]["quantized_output"].update(source="hearsay"), "quantized_output.source 'hearsay'"),
 ])
 def test_schema_check_names_the_problem(mutate, problem):
     data = json.loads(profile_paths()["rknn"].read_text())

@@ -88,6 +88,29 @@ class OpRule:
         return self.by_precision.get(precision, self.status)
 
 
+class FloatOutputEffect(enum.Enum):
+    """What the toolchain does with an op fed by DequantizeLinear whose output is float (no QuantizeLinear after)."""
+    FAIL = "fail"  # the NPU refuses the node: the whole-NPU build stops
+    FLOAT16 = "float16"  # the NPU keeps the node in float16 (slower, not the int8 the user asked for)
+
+
+@dataclass(frozen=True)
+class QuantizedOutputRule:
+    effect: FloatOutputEffect
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ElementTypeRule:
+    """Tensor element types the toolchain cannot read (onnx.TensorProto names, e.g. "INT2")."""
+    unsupported: tuple[str, ...]
+    scope: str  # "inputs": graph inputs only; "any": every tensor, initializer and Cast target of the graph
+    stops_build: bool
+    source: str
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class ArtifactRules:
     float_input: Acceptance
@@ -95,6 +118,7 @@ class ArtifactRules:
     qdq_rules: dict
     source: str
     note: str
+    quantized_output: QuantizedOutputRule | None = None  # "a quantized op must have a quantized output"
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,7 @@ class TargetProfile:
     ops: dict
     op_coverage_note: str = ""
     path: str = ""
+    element_types: ElementTypeRule | None = None
 
     def rule_for(self, op_key: str) -> OpRule:
         return self.ops.get(op_key) or OpRule(op_key, self.default_rule.status, self.default_rule.source,
@@ -186,13 +211,27 @@ def _build(data: dict, path: str) -> TargetProfile:
         static_shapes_required=data["static_shapes"]["required"], static_shapes_source=data["static_shapes"]["source"],
         dynamic_fails=data["static_shapes"].get("dynamic_effect") == "fail",
         artifact=ArtifactRules(Acceptance(art["float"]), Acceptance(art["qdq"]), art.get("qdq_rules", {}),
-                               art["source"], art.get("note", "")),
+                               art["source"], art.get("note", ""), _quantized_output(art.get("quantized_output"))),
         fallback=FallbackPolicy(fb["policy"]), unsupported_fails=fb["unsupported_op"] == "fail",
         fallback_source=fb["source"], fallback_note=fb.get("note", ""),
         default_rule=OpRule("*", OpStatus(data["default_status"]), data["default_source"],
                             note=data.get("default_note", "")),
         ops=ops, op_coverage_note=data.get("op_coverage_note", ""), path=path,
+        element_types=_element_types(data.get("element_types")),
     )
+
+
+def _element_types(entry: dict | None) -> ElementTypeRule | None:
+    if entry is None:
+        return None
+    return ElementTypeRule(tuple(entry["unsupported"]), entry.get("scope", "any"), entry.get("effect") == "fail",
+                           entry["source"], entry.get("note", ""))
+
+
+def _quantized_output(entry: dict | None) -> QuantizedOutputRule | None:
+    if entry is None:
+        return None
+    return QuantizedOutputRule(FloatOutputEffect(entry["effect"]), entry["source"], entry.get("note", ""))
 
 
 def _op_rule(name: str, entry: dict) -> OpRule:
@@ -234,10 +273,33 @@ def validate_profile(data: dict, expected_name: str | None = None) -> list[str]:
     for where in ("opset", "static_shapes", "artifact", "fallback"):
         if data[where].get("source") not in sources:
             problems.append(f"{where}.source {data[where].get('source')!r} is not a key of sources")
+    qout = data["artifact"].get("quantized_output")
+    if qout is not None:
+        problems += _check_enum("artifact.quantized_output.effect", qout.get("effect"), FloatOutputEffect)
+        if qout.get("source") not in sources:
+            problems.append(f"artifact.quantized_output.source {qout.get('source')!r} is not a key of sources")
+    problems += _check_element_types(data.get("element_types"), sources)
     if data["default_source"] not in sources:
         problems.append(f"default_source {data['default_source']!r} is not a key of sources")
     for name, entry in data["ops"].items():
         problems += _check_op(name, entry, sources)
+    return problems
+
+
+def _check_element_types(entry: dict | None, sources: dict) -> list[str]:
+    if entry is None:
+        return []
+    import onnx  # the names are onnx.TensorProto's own
+
+    known = set(onnx.TensorProto.DataType.keys())
+    problems = [f"element_types.unsupported {t!r} is not an onnx.TensorProto type ({', '.join(sorted(known))})"
+                for t in entry.get("unsupported", []) if t not in known]
+    if entry.get("scope", "any") not in ("any", "inputs"):
+        problems.append("element_types.scope must be 'any' or 'inputs'")
+    if entry.get("effect", "host") not in ("host", "fail"):
+        problems.append("element_types.effect must be 'host' or 'fail'")
+    if entry.get("source") not in sources:
+        problems.append(f"element_types.source {entry.get('source')!r} is not a key of sources")
     return problems
 
 

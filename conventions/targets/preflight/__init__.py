@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from nxport.conventions.checking.context import load_source
 from nxport.conventions.checking.findings import CheckReport, Finding, Level
-from nxport.conventions.targets.preflight.artifact import graph_issues
+from nxport.conventions.targets.preflight.artifact import float_output_nodes, graph_issues
 from nxport.conventions.targets.preflight.classify import classify
 from nxport.conventions.targets.preflight.conditions import validate_conditions
 from nxport.conventions.targets.preflight.graph import GraphView, read_graph
 from nxport.conventions.targets.preflight.partition import crop_before, host_partitions
 from nxport.conventions.targets.preflight.verdict import (PREFLIGHT, TargetVerdict, Verdict, decide, issue_finding,
                                                           node_findings, unknown_counts)
-from nxport.conventions.targets import FallbackPolicy, OpStatus, TargetProfile, load_profile, resolve_targets
+from nxport.conventions.targets import (FallbackPolicy, FloatOutputEffect, OpStatus, Precision, TargetProfile,
+                                        load_profile, resolve_targets)
 from nxport.core.errors import NxportError
 
 __all__ = ["preflight", "preflight_report", "preflight_view", "TargetVerdict", "Verdict", "UnreadableModelError"]
@@ -79,7 +80,20 @@ def preflight_view(view: GraphView, profile: TargetProfile) -> TargetVerdict:
         ops_supported=sum(1 for s in statuses if s.status is OpStatus.SUPPORTED),
         coverage_note=profile.op_coverage_note,
         sources={k: profile.cite(k) for k in profile.sources},
+        basis=predicted_from(profile), float_nodes=_kept_float16(view, profile, precision),
     )
+
+
+def predicted_from(profile: TargetProfile) -> str:
+    """The verdict's provenance: the profile file and what its data comes from (no toolchain ran)."""
+    return f"predicted from targets/{profile.target}.json (sources: {', '.join(profile.sources)}; no toolchain ran here)"
+
+
+def _kept_float16(view: GraphView, profile: TargetProfile, precision: Precision) -> list[str]:
+    rule = profile.artifact.quantized_output
+    if precision is not Precision.INT8 or rule is None or rule.effect is not FloatOutputEffect.FLOAT16:
+        return []
+    return [view.labels[i] for i in float_output_nodes(view)]
 
 
 def _partition_finding(profile: TargetProfile, labels: list[list[str]]) -> Finding:

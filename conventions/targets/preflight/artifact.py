@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 
 from nxport.conventions.checking.findings import Level
-from nxport.conventions.targets.preflight.graph import GraphView
-from nxport.conventions.targets import Acceptance, Precision, TargetProfile
+from nxport.conventions.targets.preflight.graph import QDQ_OPS, GraphView
+from nxport.conventions.targets import Acceptance, FloatOutputEffect, Precision, TargetProfile
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class Issue:
 
 
 def graph_issues(view: GraphView, profile: TargetProfile, precision: Precision) -> list[Issue]:
-    return _opset(view, profile) + _shapes(view, profile) + _artifact(view, profile, precision)
+    return (_opset(view, profile) + _shapes(view, profile) + _element_types(view, profile)
+            + _artifact(view, profile, precision))
 
 
 def _opset(view: GraphView, profile: TargetProfile) -> list[Issue]:
@@ -58,6 +59,42 @@ def _shapes(view: GraphView, profile: TargetProfile) -> list[Issue]:
                   "onnxruntime.tools.make_dynamic_shape_fixed", profile.static_shapes_source, True)]
 
 
+def graph_element_types(view: GraphView, inputs_only: bool) -> dict[str, str]:
+    """Element type name -> one tensor carrying it: graph inputs, or every typed tensor, initializer and
+    Cast / CastLike / Constant target of the main graph."""
+    names = onnx.TensorProto.DataType.Name
+    found: dict[str, str] = {}
+    tensors = view.graph_inputs if inputs_only else list(view.dtypes)
+    for tensor in tensors:
+        if view.dtypes.get(tensor):
+            found.setdefault(names(view.dtypes[tensor]), tensor)
+    if not inputs_only:
+        for node, label in zip(view.nodes, view.labels):
+            for attr in node.attribute:
+                if attr.name == "to" and attr.type == onnx.AttributeProto.INT and attr.i:
+                    found.setdefault(names(attr.i), f"{label}.to")
+                elif attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type:
+                    found.setdefault(names(attr.t.data_type), f"{label}.{attr.name}")
+    return found
+
+
+def _element_types(view: GraphView, profile: TargetProfile) -> list[Issue]:
+    rule = profile.element_types
+    if rule is None:
+        return []
+    found = graph_element_types(view, rule.scope == "inputs")
+    bad = {t: where for t, where in found.items() if t in rule.unsupported}
+    if not bad:
+        return []
+    where = "graph input" if rule.scope == "inputs" else "tensor"
+    listed = ", ".join(f"{t} ({where} {name})" for t, name in sorted(bad.items()))
+    what = "the toolchain cannot read" if rule.stops_build else "the NPU does not take"
+    return [Issue("dtype", Level.MUST if rule.stops_build else Level.SHOULD,
+                  f"element type(s) {listed}: {what} {', '.join(rule.unsupported)}",
+                  "cast to a type the toolchain takes in the export (float32 / float16 / int8)", rule.source,
+                  rule.stops_build)]
+
+
 def _artifact(view: GraphView, profile: TargetProfile, precision: Precision) -> list[Issue]:
     art = profile.artifact
     if precision is not Precision.INT8:
@@ -76,7 +113,47 @@ def _artifact(view: GraphView, profile: TargetProfile, precision: Precision) -> 
     if art.qdq is Acceptance.REJECTED:
         return [Issue("artifact", Level.MUST, "QDQ model: the toolchain takes float models only",
                       "give it the float artifact and calibration images", art.source, True)]
-    return _qdq_rules(view, art.qdq_rules, art.source)
+    return _qdq_rules(view, art.qdq_rules, art.source) + _quantized_outputs(view, profile)
+
+
+def float_output_nodes(view: GraphView) -> list[int]:
+    """Nodes that compute on dequantized data but hand out float: a run-time input comes from a
+    DequantizeLinear and an output reaches a graph output or a consumer other than QuantizeLinear
+    (e.g. the classifier's final Gemm when calibration leaves its output unquantized)."""
+    found = []
+    for i, node in enumerate(view.nodes):
+        if node.op_type in QDQ_OPS or node.op_type == "Constant" or view.is_folded_node(i):
+            continue
+        dequantized = any(inp and not view.is_constant(inp) and _produced_by(view, inp, "DequantizeLinear")
+                          for inp in node.input)
+        if dequantized and any(_float_out(view, out) for out in node.output if out):
+            found.append(i)
+    return found
+
+
+def _produced_by(view: GraphView, tensor: str, op_type: str) -> bool:
+    index = view.producer.get(tensor)
+    return index is not None and view.nodes[index].op_type == op_type
+
+
+def _float_out(view: GraphView, tensor: str) -> bool:
+    consumers = view.consumers.get(tensor, [])
+    return tensor in view.graph_outputs or any(view.nodes[j].op_type != "QuantizeLinear" for j in consumers)
+
+
+def _quantized_outputs(view: GraphView, profile: TargetProfile) -> list[Issue]:
+    rule = profile.artifact.quantized_output
+    nodes = [view.labels[i] for i in float_output_nodes(view)] if rule else []
+    if not nodes:
+        return []
+    named = ", ".join(nodes[:4]) + (f" (+{len(nodes) - 4} more)" if len(nodes) > 4 else "")
+    fix = (f"add a Q/DQ pair after {named} (nxport calibrate does this by default from issue 24) "
+           "or let the host run it")
+    what = f"{len(nodes)} node(s) take DequantizeLinear inputs but give a float output (no QuantizeLinear after): {named}"
+    if rule.effect is FloatOutputEffect.FAIL:
+        return [Issue("qout", Level.MUST, f"{what}; the NPU refuses them, so the build stops when the CPU fallback "
+                      f"is off (with it on, they run on the CPU)", fix, rule.source, True)]
+    return [Issue("qout", Level.SHOULD, f"{what}; the NPU keeps them in float16, not int8", fix, rule.source)]
 
 
 def _qdq_params(view: GraphView) -> tuple[set[str], set[str], list[np.ndarray], list[np.ndarray]]:

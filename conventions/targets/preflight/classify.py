@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import onnx
+
 from nxport.conventions.targets.preflight.conditions import evaluate
 from nxport.conventions.targets.preflight.graph import GraphView, op_key
 from nxport.conventions.targets import FallbackPolicy, OpStatus, Precision, TargetProfile
@@ -58,12 +60,40 @@ def _classify_node(index: int, view: GraphView, profile: TargetProfile, precisio
         blocks = whole
     elif status is OpStatus.UNKNOWN:
         reasons = [rule.note or "no public data"]
+    body_lacks = _body_ops_lacking(node, profile, precision)
+    if body_lacks and status is not OpStatus.UNSUPPORTED:
+        reasons.append(f"its subgraph body runs {', '.join(body_lacks)}, which the target does not take")
+        status, conditional = OpStatus.UNSUPPORTED, True
+        blocks = blocks or whole
     dynamic = profile.static_shapes_required and _data_dependent(node, view)
     if dynamic:
         reasons.append("its output shape depends on the data (the target compiles static shapes only)")
         status = OpStatus.UNSUPPORTED
         blocks = blocks or whole or profile.dynamic_fails
     return NodeStatus(index, label, key, status, tuple(reasons), rule.source, conditional, dynamic, blocks)
+
+
+def _body_ops_lacking(node, profile: TargetProfile, precision: Precision) -> list[str]:
+    """Ops inside an If / Loop / Scan body (at any depth) that the profile marks unsupported: the toolchain
+    converts the body too, so a body op it lacks counts like a top-level one."""
+    lacking: list[str] = []
+    for body in _bodies(node):
+        for inner in body.node:
+            key = op_key(inner)
+            if profile.rule_for(key).status_for(precision) is OpStatus.UNSUPPORTED and key not in lacking:
+                lacking.append(key)
+            lacking += [k for k in _body_ops_lacking(inner, profile, precision) if k not in lacking]
+    return lacking
+
+
+def _bodies(node) -> list:
+    graphs = []
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            graphs.append(attr.g)
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            graphs.extend(attr.graphs)
+    return graphs
 
 
 def _data_dependent(node, view: GraphView) -> bool:

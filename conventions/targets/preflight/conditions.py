@@ -78,6 +78,26 @@ def attr_in(node, view, attr: str, values: list, default=None) -> str | None:
     return f"{attr}={value!r}, needs one of {values}"
 
 
+@condition("attr_absent")
+def attr_absent(node, view, attr: str) -> str | None:
+    value = _attr(node, attr)
+    return None if value is None else f"{attr}={value!r} is set, the toolchain takes the op only without it"
+
+
+@condition("input_absent")
+def input_absent(node, view, inputs: list) -> str | None:
+    given = [i for i in inputs if _input(node, i)]
+    return f"optional input(s) {given} given, the toolchain takes the op only without them" if given else None
+
+
+@condition("input_type_not")
+def input_type_not(node, view, input: int, types: list) -> str | None:
+    """Input `input` is none of `types` (onnx.TensorProto names, e.g. "STRING")."""
+    elem = view.dtypes.get(_input(node, input) or "")
+    name = onnx.TensorProto.DataType.Name(elem) if elem else None
+    return f"input {input} is {name}, the toolchain does not take {types}" if name in types else None
+
+
 @condition("per_channel_axis_in")
 def per_channel_axis_in(node, view, axes: list) -> str | None:
     scale = view.value(_input(node, 1) or "")

@@ -44,7 +44,7 @@ class GraphView:
 
     def is_static(self, name: str) -> bool:
         shape = self.shape(name)
-        return shape is not None and all(isinstance(d, int) and d > 0 for d in shape)
+        return shape is not None and all(_static_dim(d) for d in shape)
 
     def is_constant(self, name: str) -> bool:
         """An initializer, a Constant output, or a tensor the toolchain folds at compile time."""
@@ -68,6 +68,12 @@ class GraphView:
             return Precision.INT8
         fp16 = onnx.TensorProto.FLOAT16
         return Precision.FP16 if any(self.dtypes.get(i) == fp16 for i in self.graph_inputs) else Precision.FP32
+
+
+def _static_dim(dim) -> bool:
+    """A fixed size. 0 is one (an empty tensor, e.g. `like [0]` in the ONNX backend tests), not a free dim:
+    a symbolic or unknown dim reads as a str or None here, never as an int."""
+    return isinstance(dim, int) and dim >= 0
 
 
 def op_key(node: onnx.NodeProto) -> str:
@@ -137,7 +143,7 @@ def _foldable(nodes: list, initializers: dict, shapes: dict) -> set[str]:
 
     def static(name: str) -> bool:
         shape = shapes.get(name)
-        return shape is not None and all(isinstance(d, int) and d > 0 for d in shape)
+        return shape is not None and all(_static_dim(d) for d in shape)
 
     for node in nodes:
         inputs = [i for i in node.input if i]

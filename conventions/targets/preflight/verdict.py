@@ -16,8 +16,8 @@ from nxport.conventions.targets import OpStatus, TargetProfile
 _SHOW_NODES = 4  # node names listed per finding; the JSON report carries all of them
 # Every id is emitted per target (T-rknn-op, T-hailo8-crop...); the spec describes each kind once.
 PREFLIGHT = producer("NPU preflight", (
-    "T-<target>-opset", "T-<target>-ir", "T-<target>-shape", "T-<target>-artifact", "T-<target>-qdq",
-    "T-<target>-op", "T-<target>-cond", "T-<target>-dynamic", "T-<target>-unknown", "T-<target>-partition",
+    "T-<target>-opset", "T-<target>-ir", "T-<target>-shape", "T-<target>-dtype", "T-<target>-artifact", "T-<target>-qdq",
+    "T-<target>-qout", "T-<target>-op", "T-<target>-cond", "T-<target>-dynamic", "T-<target>-unknown", "T-<target>-partition",
     "T-<target>-crop"), "what each NPU toolchain will take (conventions/targets/*.json), per target")
 
 
@@ -44,6 +44,8 @@ class TargetVerdict:
     ops_supported: int = 0  # nodes whose op (and its conditions) the NPU takes, counted op by op
     coverage_note: str = ""
     sources: dict = field(default_factory=dict)
+    basis: str = ""  # how the verdict knows: "predicted from targets/<name>.json (<sources>)"
+    float_nodes: list[str] = field(default_factory=list)  # int8 model, nodes the NPU keeps in float16
 
     @property
     def compiles(self) -> bool:
@@ -68,7 +70,10 @@ class TargetVerdict:
         placed = f"{self.nodes_on_npu}/{self.nodes} nodes on the NPU"
         if not self.compiles:
             placed += f"; {self.ops_supported} of them have ops it supports"
-        return f"{self.target} [{self.toolchain}]: {what} ({placed}, {self.precision})"
+        precision = self.precision
+        if self.float_nodes and self.compiles:
+            precision += f", {len(self.float_nodes)} node{'s' * (len(self.float_nodes) != 1)} kept float16"
+        return f"{self.target} [{self.toolchain}]: {what} ({placed}, {precision})"
 
     def to_dict(self) -> dict:
         return {
@@ -77,12 +82,12 @@ class TargetVerdict:
             "nodes": self.nodes, "nodes_on_npu": self.nodes_on_npu, "ops_supported": self.ops_supported,
             "host_partitions": self.host_partitions, "unknown_ops": self.unknown_ops,
             "blocking_rules": self.blocking_rules, "crop": self.crop.to_dict() if self.crop else None,
-            "coverage_note": self.coverage_note,
+            "coverage_note": self.coverage_note, "basis": self.basis, "float_nodes": self.float_nodes,
             "findings": [f.to_dict() for f in self.findings], "sources": self.sources,
         }
 
     def format_text(self) -> str:
-        lines = [self.headline()] + [f"  {f.format()}" for f in self.findings]
+        lines = [self.headline(), f"  {self.basis}"] + [f"  {f.format()}" for f in self.findings]
         if self.coverage_note:
             lines.append(f"  note: {self.coverage_note}")
         return "\n".join(lines)
