@@ -29,9 +29,8 @@ def add_target_arguments(parser) -> None:
 
 
 def _predicted(verdict) -> str:
-    """The static verdict's text, its headline saying where it comes from."""
-    headline, _, rest = verdict.format_text().partition("\n")
-    return f"{headline}; predicted from targets/{verdict.target}.json" + (f"\n{rest}" if rest else "")
+    """The static verdict's text; its second line (the verdict's basis) says where it comes from."""
+    return verdict.format_text()
 
 
 def run_targets(path, targets: list[str], as_json: bool = False, oracle: bool = False, limits=None) -> int:
