@@ -437,7 +437,7 @@ def test_spec_data_lists_every_rule():
                 | {f"D{i}" for i in range(0, 6)} | {f"E{i}" for i in range(1, 5)} | {f"F{i}" for i in range(1, 4)}
                 | {f"H{i}" for i in range(1, 6)}
                 | {f"T-<target>-{kind}" for kind in ("opset", "ir", "shape", "artifact", "qdq", "op", "cond", "dynamic",
-                                                      "unknown", "partition", "crop")})
+                                                      "unknown", "partition", "crop", "qout", "dtype", "oracle")})
     rules = load_spec()["rules"]
     assert set(rules) == expected
     assert all(r["level"] in ("MUST", "SHOULD", "INFO") and r["fix"] and r["title"] for r in rules.values())
