@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nxport.calibration.errors import ModelNotFoundError, NotAnNxArtifactError
 from nxport.calibration.agreement import CALIBRATABLE_KINDS
-from nxport.conventions.contract import Contract, OutputKind, read_contract
+from nxport.conventions.contract import Contract, read_contract
 from nxport.conventions.kinds import Int8Metric
 from nxport.conventions.normalization import Normalization
 from nxport.conventions.nx_input import InputLayout

@@ -14,9 +14,6 @@ from nxport.conventions.kinds import TEXT_INPUT, all_kinds, get_kind, kind_of, o
 
 REPO = Path(__file__).resolve().parents[1]
 CODE = ("core", "conventions", "exporters", "calibration", "serving", "nxport", "benchmarks")
-# Detector feeds still spelled out where calibration's second pipeline builds them; that module is
-# being folded into the one calibration engine (issue 22, item 3), which takes them from the kind.
-PENDING: dict[str, set[str]] = {}
 
 
 def test_every_kind_is_judged_by_a_rule_the_spec_defines():
@@ -89,6 +86,6 @@ def test_nx_names_are_spelled_only_in_the_kind_modules():
                 continue
             for node in _string_literals(path):
                 hit = next((p for p in prefixes if node.value.startswith(p)), None)
-                if hit and hit not in PENDING.get(where, ()):
+                if hit:
                     found.append(f"{where}:{node.lineno}: {node.value[:50]!r}")
     assert not found, "\n".join(found)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nxport.conventions.kinds.base import ArtifactKind, ParityMetric, Problem, float_row_problems, short
+from nxport.conventions.kinds.base import ArtifactKind, ParityMetric, Problem, float_row_problems
 from nxport.conventions.names import format_pairs, parse_output_name
 from nxport.core.errors import ConfigError, ExportError, ParityError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nxport.conventions import spec
-from nxport.conventions.kinds.base import ArtifactKind, Int8Metric, ParityMetric, Problem, float_row_problems, short
+from nxport.conventions.kinds.base import ArtifactKind, Int8Metric, ParityMetric, Problem, float_row_problems
 from nxport.conventions.names import format_pairs
 
 
